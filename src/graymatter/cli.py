@@ -1,0 +1,150 @@
+"""The ``graymatter`` command line: a thin layer over the workflows.
+
+Every user error is printed as one readable message on stderr with exit status 2; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import GraymatterError, InputError
+
+logger = logging.getLogger("graymatter")
+
+
+def _name_value(text: str, option: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise InputError(f"{option} expects NAME=VALUE, got {text!r}; e.g. {option} "
+                         "\"HC > MDD=HC - MDD\".")
+    return name.strip(), value.strip()
+
+
+def _add_glm(sub) -> None:
+    p = sub.add_parser(
+        "glm", help="fit a mass-univariate GLM to voxel images or a regions table",
+        description="Fit one OLS model per voxel or region and write t/F/z/p maps or tables, "
+                    "the design matrix (TSV, PNG, SVG) and a JSON provenance sidecar.",
+        epilog='example: graymatter glm --participants participants.tsv --images "mri/mwp1*.nii" '
+               '--model "0 + group + age + sex + tiv" --contrast "HC > MDD=HC - MDD" --out glm')
+    p.add_argument("--participants", required=True, metavar="FILE",
+                   help="participants table (BIDS participants.tsv or CSV), one row per subject")
+    data = p.add_mutually_exclusive_group(required=True)
+    data.add_argument("--images", nargs="+", metavar="IMG",
+                      help="NIfTI images: a quoted glob pattern or a list of files, matched to "
+                           "participants by subject id")
+    data.add_argument("--regions", metavar="FILE", help="subjects x regions table (CSV/TSV)")
+    p.add_argument("--mask", metavar="FILE",
+                   help="analysis mask (default: MNI152 gray-matter mask resampled to the data)")
+    p.add_argument("--model", required=True, help='model formula, e.g. "0 + group + age + tiv"')
+    p.add_argument("--contrast", action="append", default=[], metavar="NAME=EXPR",
+                   help='t contrast, e.g. "TRD > nonTRD=TRD_UP + TRD_BP - nonTRD_UP - nonTRD_BP" '
+                        "(repeatable)")
+    p.add_argument("--f-contrast", action="append", default=[], metavar="NAME=EXPR;EXPR",
+                   help='F contrast with rows separated by ";", e.g. "cells=A - B; B - C" '
+                        "(repeatable)")
+    p.add_argument("--level", action="append", default=[], metavar="FACTOR=L1,L2",
+                   help="explicit level order of a categorical factor (repeatable)")
+    p.add_argument("--id-column", metavar="NAME",
+                   help="subject id column (default: participant_id or a recognised alternative)")
+    p.add_argument("--no-center", action="store_true",
+                   help="do not mean-centre numeric covariates")
+    p.add_argument("--float32", action="store_true",
+                   help="fit in single precision (half the memory; default float64)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+
+
+def _run_glm(args) -> int:
+    from .workflows.glm import run_glm
+
+    contrasts: dict[str, str | list[str]] = {}
+    for text in args.contrast:
+        name, expr = _name_value(text, "--contrast")
+        contrasts[name] = expr
+    for text in args.f_contrast:
+        name, expr = _name_value(text, "--f-contrast")
+        contrasts[name] = [row.strip() for row in expr.split(";") if row.strip()]
+    if not contrasts:
+        raise InputError("no contrast given: add at least one --contrast NAME=EXPR "
+                         "(or --f-contrast).")
+    levels = {}
+    for text in args.level:
+        factor, values = _name_value(text, "--level")
+        levels[factor] = [v.strip() for v in values.split(",") if v.strip()]
+    images = None
+    if args.images is not None:
+        images = args.images[0] if len(args.images) == 1 else args.images
+    out = run_glm(args.participants, images=images, regions=args.regions, mask=args.mask,
+                  model=args.model, contrasts=contrasts, levels=levels or None,
+                  center=not args.no_center, id_column=args.id_column,
+                  dtype="float32" if args.float32 else "float64", out_dir=args.out,
+                  progress=not args.quiet)
+    print(f"wrote {len(out.files)} files to {out.out_dir}")
+    return 0
+
+
+def _run_demo(args) -> int:
+    from .workflows.demo import run_demo
+
+    print(run_demo(args.out, n_per_group=args.n_per_group, random_state=args.seed,
+                   progress=not args.quiet))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``graymatter`` command."""
+    parser = argparse.ArgumentParser(
+        prog="graymatter",
+        description="Gray-matter morphometry studies end to end.")
+    parser.add_argument("--version", action="version", version=f"graymatter {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or info messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_glm(sub)
+    demo = sub.add_parser("demo", help="run the offline demo on a simulated cohort")
+    demo.add_argument("--out", default="graymatter-demo", metavar="DIR", help="output folder")
+    demo.add_argument("--n-per-group", type=int, default=20, metavar="N")
+    demo.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"graymatter: warning: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 ok, 2 error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("graymatter: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    commands = {"glm": _run_glm, "demo": _run_demo}
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return commands[args.command](args)
+    except GraymatterError as err:
+        if args.debug:
+            raise
+        print(f"graymatter: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a bug, not a user error: say so, keep the message short
+        if args.debug:
+            raise
+        print(f"graymatter: unexpected error ({type(err).__name__}: {err}); this is a bug — "
+              "rerun with --debug and report the traceback.", file=sys.stderr)
+        return 2
+    finally:
+        logger.removeHandler(handler)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Templates, masks and simulated cohorts."""

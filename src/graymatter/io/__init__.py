@@ -1,0 +1,1 @@
+"""Readers and writers: participants, image sets, region tables, atomic outputs, provenance."""

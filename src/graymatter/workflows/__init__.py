@@ -1,0 +1,1 @@
+"""End-to-end workflows called by the command line."""

@@ -1,0 +1,249 @@
+"""The mass-univariate GLM workflow: participants + images or regions -> design -> engine -> files.
+
+This is what ``graymatter glm`` runs. Voxel and region data go through the same engine; only the
+reading of the data and the writing of the maps differ.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..errors import InputError
+from ..io.atomic import save_image, write_json, write_tsv
+from ..io.images import MaskedGrid, find_images, load_image_matrix
+from ..io.participants import match_subjects, read_participants
+from ..io.provenance import input_record, software_versions
+from ..io.regions import read_regions
+from ..report.figures import plot_design_matrix, save_figure
+from ..stats.contrasts import Contrast, parse_contrasts
+from ..stats.design import Design, make_design
+from ..stats.glm import MassUnivariateGLM
+
+logger = logging.getLogger("graymatter")
+
+_SYMBOLS = {">": " gt ", "<": " lt ", "+": " plus ", "=": " eq "}
+
+
+def contrast_slug(name: str) -> str:
+    """Turn a contrast name into a file-name-safe label (``"HC > MDD"`` -> ``"HCgtMDD"``).
+
+    Letters and digits are kept, ``> < + =`` become ``gt lt plus eq``, everything else is dropped,
+    so the label is a valid BIDS entity value.
+    """
+    for symbol, word in _SYMBOLS.items():
+        name = name.replace(symbol, word)
+    words = re.split(r"[^A-Za-z0-9]+", name)
+    return "".join(w[:1].upper() + w[1:] if i else w for i, w in enumerate(words) if w)
+
+
+@dataclass
+class GLMOutputs:
+    """What :func:`run_glm` computed and wrote.
+
+    Attributes
+    ----------
+    out_dir : pathlib.Path
+        Output folder.
+    design : Design
+        The design matrix actually fitted (rows in participants order).
+    contrasts : list of Contrast
+        The parsed contrasts.
+    model : MassUnivariateGLM
+        The fitted engine (betas, residual variance, valid features).
+    results : dict of str to contrast result
+        Per contrast name, the t or F result arrays over features.
+    features : list of str or None
+        Region names for region data; None for voxels.
+    grid : MaskedGrid or None
+        The voxel grid and mask for voxel data; None for regions.
+    files : dict of str to pathlib.Path
+        Every file written, by role.
+    """
+
+    out_dir: Path
+    design: Design
+    contrasts: list[Contrast]
+    model: MassUnivariateGLM
+    results: dict
+    features: list[str] | None
+    grid: MaskedGrid | None
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def _participants_table(participants, id_column):
+    if isinstance(participants, pd.DataFrame):
+        return participants, None
+    return read_participants(participants, id_column=id_column), input_record(participants)
+
+
+def _load_voxels(subject_ids, images, mask, dtype, progress, inputs):
+    paths = find_images(subject_ids, images)
+    Y, grid = load_image_matrix([paths[s] for s in subject_ids], mask=mask, dtype=dtype,
+                                progress=progress)
+    inputs["images"] = {sid: input_record(p) for sid, p in paths.items()}
+    if mask is not None and not hasattr(mask, "get_fdata"):
+        inputs["mask"] = input_record(mask)
+    return Y, grid
+
+
+def _load_regions(subject_ids, regions, id_column, dtype, inputs):
+    if isinstance(regions, pd.DataFrame):
+        table, what = regions, "regions table"
+    else:
+        table, what = read_regions(regions, id_column=id_column), f"regions table '{regions}'"
+        inputs["regions"] = input_record(regions)
+    ids = match_subjects(subject_ids, [str(i) for i in table.index], what=what)
+    table = table.copy()
+    table.index = table.index.map(str)
+    return table.loc[ids].to_numpy(dtype=dtype), [str(c) for c in table.columns]
+
+
+def _write_voxel_maps(out_dir, grid, slug, result, files):
+    for stat, values in result.maps().items():
+        files[f"{slug}:{stat}"] = save_image(
+            out_dir / f"contrast-{slug}_stat-{stat}.nii.gz", grid.to_image(values))
+
+
+def run_glm(
+    participants: str | os.PathLike | pd.DataFrame,
+    *,
+    model: str,
+    contrasts: Mapping[str, str | Sequence[str]],
+    out_dir: str | os.PathLike,
+    images: str | Sequence | Mapping | None = None,
+    regions: str | os.PathLike | pd.DataFrame | None = None,
+    mask: str | os.PathLike | None = None,
+    levels: Mapping[str, Sequence[str]] | None = None,
+    center: bool = True,
+    id_column: str | None = None,
+    dtype: str = "float64",
+    chunk_size: int | None = None,
+    progress: bool = True,
+) -> GLMOutputs:
+    """Fit one mass-univariate GLM to voxel or region data and write maps, tables and provenance.
+
+    Subjects are matched to images or table rows by id, never by order. Numeric covariates are
+    mean-centred by default (see :func:`graymatter.stats.design.make_design`).
+
+    Parameters
+    ----------
+    participants : path or pandas.DataFrame
+        ``participants.tsv`` (BIDS) or CSV with one row per subject, or a table indexed by id.
+    model : str
+        Model formula over participant columns, e.g. ``"0 + group + age + sex + tiv"``
+        (``0 +`` gives cell-means coding: one column per group).
+    contrasts : mapping of str to str or sequence of str
+        Contrast name -> expression over levels and columns (a t contrast), or a list of
+        expressions (an F contrast), e.g. ``{"HC > MDD": "HC - MDD"}``.
+    out_dir : path
+        Output folder (created).
+    images : glob pattern, sequence of paths or mapping id -> path, optional
+        Voxel data: one 3-D NIfTI per subject (e.g. CAT12 ``mwp1*.nii``). Give this or ``regions``.
+    regions : path or pandas.DataFrame, optional
+        Region data: a subjects x regions table (CSV/TSV) with an id column.
+    mask : path, optional
+        Analysis mask for voxel data; default: nilearn's MNI152 gray-matter mask resampled to the
+        data grid.
+    levels : mapping of str to sequence of str, optional
+        Explicit level order per categorical factor.
+    center : bool, default=True
+        Mean-centre numeric covariates.
+    id_column : str, optional
+        Subject id column of the participants and regions tables (default: ``participant_id`` or
+        a recognised alternative).
+    dtype : {"float64", "float32"}, default="float64"
+        Precision of the data matrix and the model fit.
+    chunk_size : int, optional
+        Features per chunk in the engine (default: about 32 MB of residuals per chunk).
+    progress : bool, default=True
+        Show progress bars.
+
+    Returns
+    -------
+    GLMOutputs
+
+    Examples
+    --------
+    >>> out = run_glm("participants.tsv", images="mri/mwp1*.nii", model="0 + group + age + tiv",
+    ...               contrasts={"HC > MDD": "HC - MDD"}, out_dir="glm")  # doctest: +SKIP
+    >>> out.results["HC > MDD"].t.max()  # doctest: +SKIP
+    """
+    started = time.perf_counter()
+    if (images is None) == (regions is None):
+        raise InputError("give exactly one of `images` (voxel data) or `regions` (a subjects x "
+                         "regions table); got " + ("both" if images is not None else "neither") + ".")
+    if dtype not in ("float64", "float32"):
+        raise InputError(f"dtype must be 'float64' or 'float32', got {dtype!r}.")
+    out_dir = Path(out_dir)
+    inputs: dict = {}
+    table, record = _participants_table(participants, id_column)
+    if record:
+        inputs["participants"] = record
+
+    design = make_design(table, model, levels=levels, center=center)
+    parsed = parse_contrasts(contrasts, design)
+    slugs = [contrast_slug(c.name) for c in parsed]
+    if len(set(slugs)) != len(slugs) or "" in slugs:
+        raise InputError("contrast names must give distinct file labels (letters and digits); got "
+                         + ", ".join(f"'{c.name}' -> '{s}'" for c, s in zip(parsed, slugs)))
+    subject_ids = [str(s) for s in design.matrix.index]
+
+    if images is not None:
+        Y, grid = _load_voxels(subject_ids, images, mask, dtype, progress, inputs)
+        features = None
+    else:
+        Y, features = _load_regions(subject_ids, regions, id_column, dtype, inputs)
+        grid = None
+
+    glm = MassUnivariateGLM(chunk_size=chunk_size, dtype=dtype).fit(Y, design.X)
+    results = {c.name: glm.contrast(c) for c in parsed}
+
+    files: dict[str, Path] = {}
+    files["design.tsv"] = write_tsv(out_dir / "design.tsv", design.matrix)
+    figure = plot_design_matrix(design.matrix, title=model)
+    for ext in ("png", "svg"):
+        files[f"design.{ext}"] = save_figure(figure, out_dir / f"design.{ext}")
+    if grid is not None:
+        files["mask"] = save_image(out_dir / "mask.nii.gz", grid.mask_image())
+        for contrast, slug in zip(parsed, slugs):
+            _write_voxel_maps(out_dir, grid, slug, results[contrast.name], files)
+    else:
+        for contrast, slug in zip(parsed, slugs):
+            frame = results[contrast.name].to_frame(index=pd.Index(features, name="region"))
+            files[slug] = write_tsv(out_dir / f"contrast-{slug}_stat.tsv", frame)
+
+    sidecar = {
+        "graymatter_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command_line": sys.argv if Path(sys.argv[0]).name == "graymatter" else None,
+        "data": "voxels" if grid is not None else "regions",
+        "n_subjects": len(subject_ids),
+        "subjects": subject_ids,
+        "n_features": int(Y.shape[1]),
+        "n_features_excluded": {"nan_or_infinite": int(glm.n_nan_features_),
+                                "constant": int(glm.n_constant_features_)},
+        "dtype": dtype,
+        "design": design.to_dict(),
+        "df_resid": int(glm.df_resid_),
+        "contrasts": {c.name: {**c.to_dict(design.columns), "files_label": s}
+                      for c, s in zip(parsed, slugs)},
+        "inputs": inputs,
+        "software": software_versions(),
+        "run_time_s": round(time.perf_counter() - started, 3),
+    }
+    files["sidecar"] = write_json(out_dir / "glm.json", sidecar)
+    logger.info("GLM done: %d subjects x %d features, %d contrasts -> %s",
+                len(subject_ids), Y.shape[1], len(parsed), out_dir)
+    return GLMOutputs(out_dir, design, parsed, glm, results, features, grid, files)
