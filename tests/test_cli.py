@@ -53,8 +53,9 @@ def test_unknown_level_is_one_readable_error(study, capsys):
                  "--contrast", "x=MDD - nonTRD", "--out", str(study / "out")])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.startswith("graymatter: error:")
-    assert "nonTRD" in err and "HC" in err and "Traceback" not in err
+    error_lines = [line for line in err.splitlines() if line.startswith("graymatter: error:")]
+    assert len(error_lines) == 1
+    assert "nonTRD" in error_lines[0] and "HC" in error_lines[0] and "Traceback" not in err
 
 
 def test_installed_command_exits_2_without_traceback(study):

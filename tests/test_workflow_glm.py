@@ -10,18 +10,32 @@ import pytest
 import statsmodels.api as sm
 
 from graymatter.datasets.simulate import PlantedEffect, simulate_vbm_cohort
-from graymatter.errors import InputError
+from graymatter.errors import GraymatterWarning, InputError
 from graymatter.workflows.demo import DEMO_EFFECT, run_demo
 from graymatter.workflows.glm import contrast_slug, run_glm
 
 
 @pytest.fixture
 def enigma(shared_data, tmp_path):
-    """Real ENIGMA toolbox tables: 20 subjects' covariates and DK cortical thickness."""
+    """Real ENIGMA toolbox tables: 20 subjects' covariates and 68 DK cortical thicknesses."""
     cov = pd.read_csv(shared_data / "enigma" / "cov.csv")
     participants = tmp_path / "participants.csv"
     cov.to_csv(participants, index=False)
-    return participants, shared_data / "enigma" / "metr2_CortThick.csv", cov
+    table = pd.read_csv(shared_data / "enigma" / "metr2_CortThick.csv")
+    regions = tmp_path / "thickness.csv"
+    table[["SubjID"] + [c for c in table if c.endswith("_thickavg")]].to_csv(regions, index=False)
+    return participants, regions, cov
+
+
+def test_region_equal_to_a_covariate_is_excluded_with_a_warning(shared_data, tmp_path):
+    # The full ENIGMA table also holds ICV, which the model fits exactly: that column must be
+    # reported and set to NaN, not given an infinite or zero t.
+    with pytest.warns(GraymatterWarning, match="1 of 73 features excluded"):
+        out = run_glm(shared_data / "enigma" / "cov.csv", regions=shared_data / "enigma" /
+                      "metr2_CortThick.csv", id_column="SubjID", model="1 + Dx + ICV",
+                      contrasts={"Dx": "Dx"}, out_dir=tmp_path, progress=False)
+    t = pd.Series(out.results["Dx"].t, index=out.features)
+    assert np.isnan(t["ICV"]) and t.drop("ICV").notna().all()
 
 
 def test_regions_match_statsmodels_on_real_tables(enigma, tmp_path):

@@ -33,19 +33,25 @@ from ..stats.glm import MassUnivariateGLM
 
 logger = logging.getLogger("graymatter")
 
-_SYMBOLS = {">": " gt ", "<": " lt ", "+": " plus ", "=": " eq "}
+_SYMBOLS = {">": "gt", "<": "lt", "+": "plus", "=": "eq"}
 
 
 def contrast_slug(name: str) -> str:
     """Turn a contrast name into a file-name-safe label (``"HC > MDD"`` -> ``"HCgtMDD"``).
 
-    Letters and digits are kept, ``> < + =`` become ``gt lt plus eq``, everything else is dropped,
-    so the label is a valid BIDS entity value.
+    Letters and digits are kept, ``> < + =`` become ``gt lt plus eq``, other characters separate
+    words (joined in camel case), so the label is a valid BIDS entity value.
     """
-    for symbol, word in _SYMBOLS.items():
-        name = name.replace(symbol, word)
-    words = re.split(r"[^A-Za-z0-9]+", name)
-    return "".join(w[:1].upper() + w[1:] if i else w for i, w in enumerate(words) if w)
+    parts = re.split(r"([<>+=])", name)
+    label = ""
+    for part in parts:
+        if part in _SYMBOLS:
+            label += _SYMBOLS[part]
+            continue
+        for word in re.split(r"[^A-Za-z0-9]+", part):
+            if word:
+                label += word[:1].upper() + word[1:] if label else word
+    return label
 
 
 @dataclass
@@ -233,7 +239,8 @@ def run_glm(
         "subjects": subject_ids,
         "n_features": int(Y.shape[1]),
         "n_features_excluded": {"nan_or_infinite": int(glm.n_nan_features_),
-                                "constant": int(glm.n_constant_features_)},
+                                "constant": int(glm.n_constant_features_),
+                                "zero_residual_variance": int(glm.n_zero_variance_features_)},
         "dtype": dtype,
         "design": design.to_dict(),
         "df_resid": int(glm.df_resid_),
