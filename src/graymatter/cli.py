@@ -58,10 +58,34 @@ def _add_glm(sub) -> None:
     p.add_argument("--float32", action="store_true",
                    help="fit in single precision (half the memory; default float64)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    inf = p.add_argument_group("corrected inference")
+    inf.add_argument("--inference", nargs="+", choices=["permutation", "rft"], default=[],
+                     help="family-wise error methods: permutation (Freedman-Lane / sign-flip; "
+                          "voxel, cluster and optional TFCE) and/or rft (random field theory, "
+                          "like SPM; voxels only). FDR is always added.")
+    inf.add_argument("--n-perm", type=int, default=5000, metavar="N",
+                     help="number of permutations (default 5000)")
+    height = inf.add_mutually_exclusive_group()
+    height.add_argument("--height-p", type=float, metavar="P",
+                        help="cluster-forming height as uncorrected p (default 0.001)")
+    height.add_argument("--height-t", type=float, metavar="T",
+                        help="cluster-forming height as a t (or F) value")
+    inf.add_argument("--connectivity", type=int, choices=[6, 18, 26], default=18,
+                     help="voxel neighbourhood for clusters (default 18, like SPM)")
+    inf.add_argument("--tfce", action="store_true",
+                     help="threshold-free cluster enhancement (E=0.5, H=2) with permutation FWE")
+    inf.add_argument("--two-sided", action="store_true",
+                     help="regions only: test |t| (voxel contrasts are one-sided, like SPM)")
+    inf.add_argument("--seed", type=int, default=0, help="random seed of the permutations")
+    inf.add_argument("--n-jobs", type=int, default=1, help="parallel workers for permutations")
+    inf.add_argument("--atlas", metavar="NIFTI",
+                     help="label atlas for the cluster table (default: Desikan-Killiany)")
+    inf.add_argument("--atlas-labels", metavar="TABLE", help="label table (TSV/CSV) of --atlas")
 
 
 def _run_glm(args) -> int:
     from .workflows.glm import run_glm
+    from .workflows.inference import InferenceSettings
 
     contrasts: dict[str, str | list[str]] = {}
     for text in args.contrast:
@@ -80,11 +104,22 @@ def _run_glm(args) -> int:
     images = None
     if args.images is not None:
         images = args.images[0] if len(args.images) == 1 else args.images
+    inference = InferenceSettings(
+        methods=tuple(args.inference), n_perm=args.n_perm, height_p=args.height_p,
+        height_t=args.height_t, connectivity=args.connectivity, tfce=args.tfce,
+        two_sided=args.two_sided, random_state=args.seed, n_jobs=args.n_jobs, atlas=args.atlas,
+        atlas_labels=args.atlas_labels)
     out = run_glm(args.participants, images=images, regions=args.regions, mask=args.mask,
                   model=args.model, contrasts=contrasts, levels=levels or None,
                   center=not args.no_center, id_column=args.id_column,
                   dtype="float32" if args.float32 else "float64", out_dir=args.out,
-                  progress=not args.quiet)
+                  inference=inference, progress=not args.quiet)
+    if any(inf.table is not None for inf in out.inference.values()):
+        from .report.cluster_table import format_cluster_table
+
+        for name, inf in out.inference.items():
+            print(f"\n{name}: clusters at {inf.height:.2f} (cluster-forming height)")
+            print(format_cluster_table(inf.table))
     print(f"wrote {len(out.files)} files to {out.out_dir}")
     return 0
 
@@ -92,8 +127,46 @@ def _run_glm(args) -> int:
 def _run_demo(args) -> int:
     from .workflows.demo import run_demo
 
-    print(run_demo(args.out, n_per_group=args.n_per_group, random_state=args.seed,
+    print(run_demo(args.out, n_perm=args.n_perm, random_state=args.seed, tfce=not args.no_tfce,
                    progress=not args.quiet))
+    return 0
+
+
+def _run_study(args) -> int:
+    from .workflows.study import run_study
+
+    out = run_study(args.study, progress=not args.quiet, n_jobs=args.n_jobs)
+    if out.table1 is not None:
+        print(out.table1.to_markdown())
+    if any(inf.table is not None for inf in out.glm.inference.values()):
+        from .report.cluster_table import format_cluster_table
+
+        for name, inf in out.glm.inference.items():
+            print(f"\n{name}: clusters above {inf.height:.2f} (cluster-forming height)")
+            print(format_cluster_table(inf.table))
+    print(f"\nresults in {out.glm.out_dir}")
+    return 0
+
+
+def _run_simulate(args) -> int:
+    from .datasets.simulate import simulate_vbm_cohort
+    from .datasets.study_a import EFFECTS, study_a_participants
+
+    if args.study_a:
+        cohort = simulate_vbm_cohort(args.out, participants=study_a_participants(args.seed),
+                                     effects=EFFECTS, resolution=args.resolution,
+                                     random_state=args.seed)
+    else:
+        groups = {}
+        for item in args.groups.split(","):
+            name, _, size = item.partition("=")
+            if not size.strip().isdigit():
+                raise InputError(f"--groups expects NAME=SIZE pairs like HC=20,MDD=20; got "
+                                 f"{args.groups!r}.")
+            groups[name.strip()] = int(size)
+        cohort = simulate_vbm_cohort(args.out, groups=groups, effects=(),
+                                     resolution=args.resolution, random_state=args.seed)
+    print(f"wrote {len(cohort.images)} simulated images and {cohort.participants_file}")
     return 0
 
 
@@ -107,10 +180,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="no progress bars or info messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_glm(sub)
-    demo = sub.add_parser("demo", help="run the offline demo on a simulated cohort")
+    demo = sub.add_parser("demo", help="run Study A end to end on a simulated cohort (offline)")
     demo.add_argument("--out", default="graymatter-demo", metavar="DIR", help="output folder")
-    demo.add_argument("--n-per-group", type=int, default=20, metavar="N")
+    demo.add_argument("--n-perm", type=int, default=1000, metavar="N",
+                      help="permutations per contrast (default 1000)")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--no-tfce", action="store_true", help="skip TFCE (faster)")
+    run = sub.add_parser("run", help="run a study file (YAML) end to end")
+    run.add_argument("study", metavar="STUDY.yaml")
+    run.add_argument("--n-jobs", type=int, help="override the study's inference.n_jobs")
+    sim = sub.add_parser("simulate", help="write a simulated VBM cohort (images + participants)")
+    sim.add_argument("--out", required=True, metavar="DIR")
+    what = sim.add_mutually_exclusive_group(required=True)
+    what.add_argument("--study-a", action="store_true",
+                      help="Study A's 125 participants with effects at the published peaks")
+    what.add_argument("--groups", metavar="NAME=N,…", help="group sizes, no planted effect")
+    sim.add_argument("--resolution", type=int, default=2, choices=[1, 2, 3],
+                     help="voxel size (mm) of the MNI grid (default 2)")
+    sim.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -126,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler.setFormatter(logging.Formatter("graymatter: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
-    commands = {"glm": _run_glm, "demo": _run_demo}
+    commands = {"glm": _run_glm, "demo": _run_demo, "run": _run_study, "simulate": _run_simulate}
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning

@@ -23,12 +23,13 @@ from ..io.atomic import save_image, write_tsv
 
 @dataclass(frozen=True)
 class PlantedEffect:
-    """A relative gray-matter change planted in a sphere for the subjects of one group.
+    """A relative gray-matter change planted in a sphere for some subjects.
 
     Parameters
     ----------
-    group : str
-        Level of the ``group`` column whose subjects carry the effect.
+    where : str
+        Which subjects carry the effect, as a :meth:`pandas.DataFrame.query` over the
+        participants columns, e.g. ``"group == 'MDD'"`` or ``"lithium == 1"``.
     center_mm : (3,) tuple of float
         Sphere centre in MNI millimetres.
     radius_mm : float
@@ -37,7 +38,7 @@ class PlantedEffect:
         Relative change of gray matter inside the sphere, e.g. ``-0.10`` for 10 % less.
     """
 
-    group: str
+    where: str
     center_mm: tuple[float, float, float]
     radius_mm: float
     effect: float
@@ -73,7 +74,9 @@ def simulate_vbm_cohort(
     out_dir: str | os.PathLike,
     *,
     groups: Mapping[str, int] | None = None,
-    effects: Sequence[PlantedEffect] = (PlantedEffect("MDD", (28.0, 4.0, -20.0), 12.0, -0.12),),
+    participants: pd.DataFrame | None = None,
+    effects: Sequence[PlantedEffect] = (
+        PlantedEffect("group == 'MDD'", (28.0, 4.0, -20.0), 12.0, -0.12),),
     resolution: int = 2,
     variability_sd: float = 0.06,
     noise_sd: float = 0.03,
@@ -92,9 +95,13 @@ def simulate_vbm_cohort(
     out_dir : path
         Folder to write ``participants.tsv`` and ``mri/`` into.
     groups : mapping of str to int, default {"HC": 20, "MDD": 20}
-        Group sizes, in the order the participants table lists them.
+        Group sizes, in the order the participants table lists them (ignored when
+        ``participants`` is given).
+    participants : pandas.DataFrame, optional
+        A ready participants table indexed by subject id, with at least ``age`` and ``tiv``
+        (e.g. :func:`study_a_participants`); default: drawn from ``groups``.
     effects : sequence of PlantedEffect
-        Effects to plant; each group must be a key of ``groups``.
+        Effects to plant; each ``where`` selects subjects from the participants table.
     resolution : int, default=2
         Voxel size in mm of nilearn's MNI152 template grid.
     variability_sd, noise_sd : float
@@ -115,42 +122,53 @@ def simulate_vbm_cohort(
     """
     from nilearn.datasets import load_mni152_gm_template
 
-    groups = dict(groups or {"HC": 20, "MDD": 20})
-    for effect in effects:
-        if effect.group not in groups:
-            raise InputError(f"planted effect names group '{effect.group}', which is not one of the "
-                             f"simulated groups ({', '.join(groups)}); add it to `groups`.")
     rng = np.random.default_rng(random_state)
+    if participants is None:
+        participants = draw_participants(groups or {"HC": 20, "MDD": 20}, rng)
+    missing = {"age", "tiv"} - set(participants.columns)
+    if missing:
+        raise InputError(f"participants need columns {sorted(missing)} to simulate age and head "
+                         "size effects.")
     template_img = load_mni152_gm_template(resolution=resolution)
     template = np.asarray(template_img.get_fdata(), dtype=np.float64)
     affine, shape = template_img.affine, template.shape
-    voxel_mm = float(abs(affine[0, 0]))
-    sigma = _fwhm_to_sigma(fwhm_mm, voxel_mm)
+    sigma = _fwhm_to_sigma(fwhm_mm, float(abs(affine[0, 0])))
 
-    n = sum(groups.values())
-    group = np.repeat(list(groups), list(groups.values()))
-    sex = rng.choice(["F", "M"], size=n)
-    participants = pd.DataFrame({
-        "participant_id": [f"sub-{i + 1:03d}" for i in range(n)],
-        "group": group,
-        "age": np.round(np.clip(rng.normal(45.0, 9.0, n), 18, 80), 1),
-        "sex": sex,
-        "tiv": np.round(rng.normal(1450.0, 110.0, n) + np.where(sex == "M", 120.0, 0.0), 1),
-    }).set_index("participant_id")
-
-    planted = {g: np.ones(shape) for g in groups}
+    # Per subject, the product of the planted relative changes that apply to them.
+    carriers = []
     for effect in effects:
+        try:
+            selected = participants.query(effect.where).index
+        except Exception as err:  # pandas raises many types for a bad expression
+            raise InputError(f"planted effect 'where' expression {effect.where!r} cannot be "
+                             f"evaluated on the participants table ({err}).") from None
         sphere = _sphere(shape, affine, effect.center_mm, effect.radius_mm).astype(float)
-        planted[effect.group] *= 1.0 + effect.effect * gaussian_filter(sphere, sigma / 2)
+        carriers.append((set(selected), effect.effect * gaussian_filter(sphere, sigma / 2)))
 
     out_dir = Path(out_dir)
     images = {}
     for sid, row in participants.iterrows():
         scale = row.tiv / 1500.0 * (1.0 - 0.003 * (row.age - 45.0))
-        gm = template * scale * planted[row.group]
+        gm = template * scale
+        for selected, change in carriers:
+            if sid in selected:
+                gm = gm * (1.0 + change)
         gm *= 1.0 + _smooth_field(rng, shape, sigma, variability_sd)
         gm += _smooth_field(rng, shape, sigma, noise_sd) * (template > 0.05)
         img = nib.Nifti1Image(np.clip(gm, 0.0, None).astype(np.float32), affine)
         images[sid] = save_image(out_dir / "mri" / f"mwp1{sid}_T1w.nii.gz", img)
     participants_file = write_tsv(out_dir / "participants.tsv", participants)
     return SimulatedCohort(participants_file, participants, images, tuple(effects))
+
+
+def draw_participants(groups: Mapping[str, int], rng: np.random.Generator) -> pd.DataFrame:
+    """Participants with group, age (45 ± 9), sex and TIV (larger in men), ids ``sub-001``…"""
+    n = sum(groups.values())
+    sex = rng.choice(["F", "M"], size=n)
+    return pd.DataFrame({
+        "participant_id": [f"sub-{i + 1:03d}" for i in range(n)],
+        "group": np.repeat(list(groups), list(groups.values())),
+        "age": np.round(np.clip(rng.normal(45.0, 9.0, n), 18, 80), 1),
+        "sex": sex,
+        "tiv": np.round(rng.normal(1450.0, 110.0, n) + np.where(sex == "M", 120.0, 0.0), 1),
+    }).set_index("participant_id")

@@ -495,6 +495,79 @@ class MassUnivariateGLM:
             raise ContrastError(f"Expected a contrast with .kind 't' or 'F' and a .matrix, got {contrast!r}.")
         return self.t_contrast(matrix) if kind == "t" else self.f_contrast(matrix)
 
+    # ---------------------------------------------------------------- residuals
+    def residuals(self, Y, *, standardized: bool = False, chunk_size: int | None = None) -> np.ndarray:
+        """Residuals ``Y - X beta`` of the fitted model, e.g. for smoothness estimation.
+
+        Parameters
+        ----------
+        Y : array-like of shape (n_subjects, n_features)
+            The data the model was fitted to (same rows and columns); read chunk by chunk.
+        standardized : bool, default=False
+            Divide each feature's residuals by its residual SD ``sqrt(RSS / df_resid_)``, as SPM's
+            ``spm_spm`` writes its ``ResI`` images; each column then has sum of squares ``df_resid_``.
+        chunk_size : int, optional
+            Features per chunk; default as for the fit.
+
+        Returns
+        -------
+        residuals : (n_subjects, n_features) numpy.ndarray of float64
+            NaN in the columns of features excluded from the model (``~valid_``).
+
+        Raises
+        ------
+        InputError
+            ``Y`` does not have the fitted shape, or its residual sums of squares differ from the
+            fitted ones (it is not the data the model was fitted to).
+
+        Examples
+        --------
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.column_stack([np.ones(20), rng.normal(size=20)])
+        >>> Y = rng.normal(size=(20, 5))
+        >>> model = MassUnivariateGLM().fit(Y, X)
+        >>> E = model.residuals(Y, standardized=True)
+        >>> np.allclose((E**2).sum(axis=0), model.df_resid_)
+        True
+        """
+        if not hasattr(self, "betas_"):
+            raise RuntimeError("MassUnivariateGLM is not fitted yet; call fit(Y, X) first.")
+        Y = np.asarray(Y)
+        n, m = self.design_.shape[0], self.n_features_
+        if Y.shape != (n, m):
+            raise InputError(f"Y must be the data the model was fitted to, of shape ({n}, {m}) "
+                             f"(n_subjects, n_features); got shape {Y.shape}.")
+        if chunk_size is not None and int(chunk_size) < 1:
+            raise InputError(f"chunk_size must be a positive integer, got {chunk_size}.")
+        chunk = int(chunk_size or self.chunk_size or max(_MIN_CHUNK, _CHUNK_BYTES // (8 * n)))
+        out = np.empty((n, m), dtype=np.float64)
+        X, df = self.design_, self.df_resid_
+        # The fitted RSS was accumulated in the working dtype: allow its rounding, nothing more.
+        rtol = 1e-6 if self.dtype == np.float64 else 1e-3
+        gamma = 10 * (n + X.shape[1]) * np.finfo(self.dtype).eps
+        bad: list[int] = []
+        with np.errstate(invalid="ignore", over="ignore"):
+            for start in range(0, m, chunk):
+                sl = slice(start, min(start + chunk, m))
+                valid = self.valid_[sl]
+                F = X @ np.where(valid, self.betas_[:, sl], 0.0)  # fitted values
+                R = np.asarray(Y[:, sl], dtype=np.float64) - F
+                R[:, ~valid] = np.nan
+                rss = np.einsum("ij,ij->j", R, R)
+                fitted = self.sigma2_[sl] * df
+                ssy = rss + np.einsum("ij,ij->j", F, F)  # ||y||², the scale of rounding errors
+                off = valid & ~(np.abs(rss - fitted) <= rtol * fitted + gamma * ssy)
+                if off.any():
+                    bad.extend((start + np.flatnonzero(off)[:5]).tolist())
+                if standardized:
+                    R /= np.sqrt(self.sigma2_[sl])
+                out[:, sl] = R
+        if bad:
+            raise InputError(f"Y is not the data this model was fitted to: the residual sum of squares "
+                             f"of features {bad[:5]} differs from the fitted one. Pass the same Y "
+                             "(same subjects in the same order, same features) as to fit().")
+        return out
+
 
 def fit_glm(Y, X, contrasts: Sequence = (), *, chunk_size: int | None = None,
             dtype: str | np.dtype = "float64"):

@@ -30,6 +30,7 @@ from ..report.figures import plot_design_matrix, save_figure
 from ..stats.contrasts import Contrast, parse_contrasts
 from ..stats.design import Design, make_design
 from ..stats.glm import MassUnivariateGLM
+from .inference import ContrastInference, InferenceSettings, infer_regions, infer_voxels, neg_log10
 
 logger = logging.getLogger("graymatter")
 
@@ -76,6 +77,10 @@ class GLMOutputs:
         The voxel grid and mask for voxel data; None for regions.
     files : dict of str to pathlib.Path
         Every file written, by role.
+    inference : dict of str to ContrastInference
+        Corrected inference per contrast name (empty when no method was requested).
+    smoothness : Smoothness or None
+        Estimated residual smoothness (voxel data with random field theory).
     """
 
     out_dir: Path
@@ -86,6 +91,8 @@ class GLMOutputs:
     features: list[str] | None
     grid: MaskedGrid | None
     files: dict[str, Path] = field(default_factory=dict)
+    inference: dict[str, ContrastInference] = field(default_factory=dict)
+    smoothness: object | None = None
 
 
 def _participants_table(participants, id_column):
@@ -116,10 +123,32 @@ def _load_regions(subject_ids, regions, id_column, dtype, inputs):
     return table.loc[ids].to_numpy(dtype=dtype), [str(c) for c in table.columns]
 
 
-def _write_voxel_maps(out_dir, grid, slug, result, files):
-    for stat, values in result.maps().items():
+# Per-feature inference results -> file label; p-values are written as -log10(p).
+_INFERENCE_MAPS = {
+    "p_fdr": "logpFDR",
+    "p_fwe_perm": "logpFWEvoxelPerm",
+    "p_cluster_fwe_perm": "logpFWEclusterPerm",
+    "p_fwe_tfce": "logpFWEtfcePerm",
+    "p_fwe_rft": "logpFWEvoxelRFT",
+    "p_cluster_fwe_rft": "logpFWEclusterRFT",
+    "tfce": "tfce",
+    "clusters": "clusters",
+}
+
+
+def _write_voxel_maps(out_dir, grid, slug, result, inference, files):
+    maps = dict(result.maps())
+    if inference is not None:
+        for key, values in inference.maps.items():
+            maps[_INFERENCE_MAPS[key]] = neg_log10(values) if key.startswith("p_") else values
+    for stat, values in maps.items():
         files[f"{slug}:{stat}"] = save_image(
             out_dir / f"contrast-{slug}_stat-{stat}.nii.gz", grid.to_image(values))
+    if inference is not None and inference.table is not None:
+        from ..report.cluster_table import write_cluster_table
+
+        files[f"{slug}:clusters.tsv"] = write_cluster_table(
+            inference.table, out_dir / f"contrast-{slug}_clusters.tsv")
 
 
 def run_glm(
@@ -136,6 +165,7 @@ def run_glm(
     id_column: str | None = None,
     dtype: str = "float64",
     chunk_size: int | None = None,
+    inference: InferenceSettings | None = None,
     progress: bool = True,
 ) -> GLMOutputs:
     """Fit one mass-univariate GLM to voxel or region data and write maps, tables and provenance.
@@ -172,7 +202,10 @@ def run_glm(
     dtype : {"float64", "float32"}, default="float64"
         Precision of the data matrix and the model fit.
     chunk_size : int, optional
-        Features per chunk in the engine (default: about 32 MB of residuals per chunk).
+        Features per chunk in the engine (default: a few MB of residuals per chunk).
+    inference : InferenceSettings, optional
+        Corrected inference (permutation max-T/cluster/TFCE, random field theory, FDR) and, for
+        voxel data, SPM-style cluster tables. Default: none (maps of the GLM only).
     progress : bool, default=True
         Show progress bars.
 
@@ -215,6 +248,8 @@ def run_glm(
 
     glm = MassUnivariateGLM(chunk_size=chunk_size, dtype=dtype).fit(Y, design.X)
     results = {c.name: glm.contrast(c) for c in parsed}
+    inference = inference or InferenceSettings()
+    inferred, smoothness = _infer(Y, design.X, glm, parsed, results, grid, inference, progress)
 
     files: dict[str, Path] = {}
     files["design.tsv"] = write_tsv(out_dir / "design.tsv", design.matrix)
@@ -224,10 +259,14 @@ def run_glm(
     if grid is not None:
         files["mask"] = save_image(out_dir / "mask.nii.gz", grid.mask_image())
         for contrast, slug in zip(parsed, slugs):
-            _write_voxel_maps(out_dir, grid, slug, results[contrast.name], files)
+            _write_voxel_maps(out_dir, grid, slug, results[contrast.name],
+                              inferred.get(contrast.name), files)
     else:
         for contrast, slug in zip(parsed, slugs):
             frame = results[contrast.name].to_frame(index=pd.Index(features, name="region"))
+            if contrast.name in inferred:
+                for key, values in inferred[contrast.name].maps.items():
+                    frame[key] = values
             files[slug] = write_tsv(out_dir / f"contrast-{slug}_stat.tsv", frame)
 
     sidecar = {
@@ -246,6 +285,7 @@ def run_glm(
         "df_resid": int(glm.df_resid_),
         "contrasts": {c.name: {**c.to_dict(design.columns), "files_label": s}
                       for c, s in zip(parsed, slugs)},
+        "inference": _inference_record(inference, inferred, smoothness),
         "inputs": inputs,
         "software": software_versions(),
         "run_time_s": round(time.perf_counter() - started, 3),
@@ -253,4 +293,45 @@ def run_glm(
     files["sidecar"] = write_json(out_dir / "glm.json", sidecar)
     logger.info("GLM done: %d subjects x %d features, %d contrasts -> %s",
                 len(subject_ids), Y.shape[1], len(parsed), out_dir)
-    return GLMOutputs(out_dir, design, parsed, glm, results, features, grid, files)
+    return GLMOutputs(out_dir, design, parsed, glm, results, features, grid, files, inferred,
+                      smoothness)
+
+
+def _infer(Y, X, glm, contrasts, results, grid, settings, progress):
+    """Run the requested corrected inference for every contrast."""
+    if not settings.enabled:
+        return {}, None
+    if grid is None:
+        return {c.name: infer_regions(Y, X, c, results[c.name], settings, progress=progress)
+                for c in contrasts}, None
+    from ..datasets.atlases import load_atlas
+
+    smoothness = None
+    if "rft" in settings.methods:
+        from ..stats.rft import estimate_smoothness
+
+        smoothness = estimate_smoothness(glm.residuals(Y, standardized=True), grid,
+                                         df=glm.df_resid_)
+        logger.info("residual smoothness: FWHM %s mm, %.1f voxels per resel",
+                    np.round(smoothness.fwhm_mm, 2).tolist(), smoothness.resel_size_vox)
+    atlas = load_atlas(settings.atlas, labels=settings.atlas_labels)
+    inferred = {c.name: infer_voxels(Y, X, c, results[c.name], grid, settings,
+                                     smoothness=smoothness, atlas=atlas, progress=progress)
+                for c in contrasts}
+    return inferred, smoothness
+
+
+def _inference_record(settings, inferred, smoothness) -> dict | None:
+    """What the sidecar says about corrected inference."""
+    if not settings.enabled:
+        return None
+    record = {"settings": settings.to_dict(),
+              "smoothness": smoothness.to_dict() if smoothness is not None else None,
+              "contrasts": {}}
+    for name, inf in inferred.items():
+        record["contrasts"][name] = {
+            "cluster_forming_height": inf.height,
+            "n_clusters": None if inf.clusters is None else int(len(inf.clusters.sizes)),
+            "permutation_method": None if inf.permutation is None else inf.permutation.method,
+        }
+    return record
