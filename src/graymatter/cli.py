@@ -26,6 +26,42 @@ def _name_value(text: str, option: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+def add_model_options(p) -> None:
+    """Add the options that define a GLM: formula, contrasts, level order, ids, centring."""
+    p.add_argument("--model", required=True, help='model formula, e.g. "0 + group + age + tiv"')
+    p.add_argument("--contrast", action="append", default=[], metavar="NAME=EXPR",
+                   help='t contrast, e.g. "TRD > nonTRD=TRD_UP + TRD_BP - nonTRD_UP - nonTRD_BP" '
+                        "(repeatable)")
+    p.add_argument("--f-contrast", action="append", default=[], metavar="NAME=EXPR;EXPR",
+                   help='F contrast with rows separated by ";", e.g. "cells=A - B; B - C" '
+                        "(repeatable)")
+    p.add_argument("--level", action="append", default=[], metavar="FACTOR=L1,L2",
+                   help="explicit level order of a categorical factor (repeatable)")
+    p.add_argument("--id-column", metavar="NAME",
+                   help="subject id column (default: participant_id or a recognised alternative)")
+    p.add_argument("--no-center", action="store_true",
+                   help="do not mean-centre numeric covariates")
+
+
+def model_options(args) -> tuple[dict[str, str | list[str]], dict[str, list[str]] | None]:
+    """The contrasts and level orders given by :func:`add_model_options`' options."""
+    contrasts: dict[str, str | list[str]] = {}
+    for text in args.contrast:
+        name, expr = _name_value(text, "--contrast")
+        contrasts[name] = expr
+    for text in args.f_contrast:
+        name, expr = _name_value(text, "--f-contrast")
+        contrasts[name] = [row.strip() for row in expr.split(";") if row.strip()]
+    if not contrasts:
+        raise InputError("no contrast given: add at least one --contrast NAME=EXPR "
+                         "(or --f-contrast).")
+    levels = {}
+    for text in args.level:
+        factor, values = _name_value(text, "--level")
+        levels[factor] = [v.strip() for v in values.split(",") if v.strip()]
+    return contrasts, levels or None
+
+
 def _add_glm(sub) -> None:
     p = sub.add_parser(
         "glm", help="fit a mass-univariate GLM to voxel images or a regions table",
@@ -42,19 +78,7 @@ def _add_glm(sub) -> None:
     data.add_argument("--regions", metavar="FILE", help="subjects x regions table (CSV/TSV)")
     p.add_argument("--mask", metavar="FILE",
                    help="analysis mask (default: MNI152 gray-matter mask resampled to the data)")
-    p.add_argument("--model", required=True, help='model formula, e.g. "0 + group + age + tiv"')
-    p.add_argument("--contrast", action="append", default=[], metavar="NAME=EXPR",
-                   help='t contrast, e.g. "TRD > nonTRD=TRD_UP + TRD_BP - nonTRD_UP - nonTRD_BP" '
-                        "(repeatable)")
-    p.add_argument("--f-contrast", action="append", default=[], metavar="NAME=EXPR;EXPR",
-                   help='F contrast with rows separated by ";", e.g. "cells=A - B; B - C" '
-                        "(repeatable)")
-    p.add_argument("--level", action="append", default=[], metavar="FACTOR=L1,L2",
-                   help="explicit level order of a categorical factor (repeatable)")
-    p.add_argument("--id-column", metavar="NAME",
-                   help="subject id column (default: participant_id or a recognised alternative)")
-    p.add_argument("--no-center", action="store_true",
-                   help="do not mean-centre numeric covariates")
+    add_model_options(p)
     p.add_argument("--float32", action="store_true",
                    help="fit in single precision (half the memory; default float64)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -87,20 +111,7 @@ def _run_glm(args) -> int:
     from .workflows.glm import run_glm
     from .workflows.inference import InferenceSettings
 
-    contrasts: dict[str, str | list[str]] = {}
-    for text in args.contrast:
-        name, expr = _name_value(text, "--contrast")
-        contrasts[name] = expr
-    for text in args.f_contrast:
-        name, expr = _name_value(text, "--f-contrast")
-        contrasts[name] = [row.strip() for row in expr.split(";") if row.strip()]
-    if not contrasts:
-        raise InputError("no contrast given: add at least one --contrast NAME=EXPR "
-                         "(or --f-contrast).")
-    levels = {}
-    for text in args.level:
-        factor, values = _name_value(text, "--level")
-        levels[factor] = [v.strip() for v in values.split(",") if v.strip()]
+    contrasts, levels = model_options(args)
     images = None
     if args.images is not None:
         images = args.images[0] if len(args.images) == 1 else args.images
@@ -110,7 +121,7 @@ def _run_glm(args) -> int:
         two_sided=args.two_sided, random_state=args.seed, n_jobs=args.n_jobs, atlas=args.atlas,
         atlas_labels=args.atlas_labels)
     out = run_glm(args.participants, images=images, regions=args.regions, mask=args.mask,
-                  model=args.model, contrasts=contrasts, levels=levels or None,
+                  model=args.model, contrasts=contrasts, levels=levels,
                   center=not args.no_center, id_column=args.id_column,
                   dtype="float32" if args.float32 else "float64", out_dir=args.out,
                   inference=inference, progress=not args.quiet)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from .cli import _name_value
+from .cli import add_model_options, model_options
 from .errors import InputError
 
 _TOP = 5  # regions listed in the printed summaries
@@ -93,16 +93,7 @@ def _add_regional(sub) -> None:
     p.add_argument("--columns", nargs="+", metavar="PATTERN",
                    help='region columns to analyse, as shell patterns (e.g. "*_thickavg"; '
                         "default: every column)")
-    p.add_argument("--model", required=True, help='model formula, e.g. "0 + group + age + tiv"')
-    p.add_argument("--contrast", action="append", default=[], metavar="NAME=EXPR",
-                   help='t contrast, e.g. "MDD > HC=MDD - HC" (repeatable)')
-    p.add_argument("--f-contrast", action="append", default=[], metavar="NAME=EXPR;EXPR",
-                   help='F contrast with rows separated by ";" (repeatable)')
-    p.add_argument("--level", action="append", default=[], metavar="FACTOR=L1,L2",
-                   help="explicit level order of a categorical factor (repeatable)")
-    p.add_argument("--id-column", metavar="NAME", help="subject id column of both tables")
-    p.add_argument("--no-center", action="store_true",
-                   help="do not mean-centre numeric covariates")
+    add_model_options(p)
     p.add_argument("--inference", nargs="+", choices=["permutation"], default=[],
                    help="family-wise error over regions by permutation (Freedman-Lane max-T); "
                         "FDR is always added")
@@ -114,33 +105,16 @@ def _add_regional(sub) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
 
 
-def _contrasts(args) -> dict[str, str | list[str]]:
-    contrasts: dict[str, str | list[str]] = {}
-    for text in args.contrast:
-        name, expr = _name_value(text, "--contrast")
-        contrasts[name] = expr
-    for text in args.f_contrast:
-        name, expr = _name_value(text, "--f-contrast")
-        contrasts[name] = [row.strip() for row in expr.split(";") if row.strip()]
-    if not contrasts:
-        raise InputError("no contrast given: add at least one --contrast NAME=EXPR "
-                         "(or --f-contrast).")
-    return contrasts
-
-
 def _run_regional(args) -> int:
     from .workflows.inference import InferenceSettings
     from .workflows.longitudinal import run_regional
 
-    levels = {}
-    for text in args.level:
-        factor, values = _name_value(text, "--level")
-        levels[factor] = [v.strip() for v in values.split(",") if v.strip()]
+    contrasts, levels = model_options(args)
     inference = InferenceSettings(methods=tuple(args.inference), n_perm=args.n_perm,
                                   two_sided=args.two_sided, random_state=args.seed,
                                   n_jobs=args.n_jobs)
     out = run_regional(args.participants, regions=args.regions, columns=args.columns,
-                       model=args.model, contrasts=_contrasts(args), levels=levels or None,
+                       model=args.model, contrasts=contrasts, levels=levels,
                        center=not args.no_center, id_column=args.id_column, out_dir=args.out,
                        inference=inference, progress=not args.quiet)
     for name, result in out.results.items():

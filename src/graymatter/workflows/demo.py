@@ -45,6 +45,23 @@ def demo_study(n_perm: int = DEMO_N_PERM, *, random_state: int = 0, tfce: bool =
     }
 
 
+class _StudyDumper(yaml.SafeDumper):
+    """Block style, except lists of plain values, which read best inline (``[HC, MDD]``)."""
+
+
+def _represent_list(dumper, items):
+    flow = all(isinstance(item, (str, int, float, bool)) for item in items)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=flow)
+
+
+_StudyDumper.add_representer(list, _represent_list)
+
+
+def study_yaml(study: dict) -> str:
+    """A study mapping as readable YAML."""
+    return yaml.dump(study, Dumper=_StudyDumper, sort_keys=False, allow_unicode=True, width=100)
+
+
 @dataclass(frozen=True)
 class DemoSummary:
     """What the demo found, for printing and for tests."""
@@ -125,8 +142,7 @@ def run_demo(out_dir: str | os.PathLike = "graymatter-demo", *, n_perm: int = DE
                             effects=EFFECTS, random_state=random_state)
         write_text(data / "README.txt", SIMULATED_NOTE + "\n")
         write_json(marker, wanted)
-    study_file = write_text(out_dir / "study.yaml", yaml.safe_dump(
-        demo_study(n_perm, random_state=random_state, tfce=tfce), sort_keys=False,
-        allow_unicode=True))
+    study_file = write_text(out_dir / "study.yaml", study_yaml(
+        demo_study(n_perm, random_state=random_state, tfce=tfce)))
     study = run_study(study_file, progress=progress)
     return DemoSummary(study=study, seconds=time.perf_counter() - started)
