@@ -210,9 +210,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
                      help="voxel size (mm) of the MNI grid (default 2)")
     sim.add_argument("--seed", type=int, default=0)
     commands = {"glm": _run_glm, "demo": _run_demo, "run": _run_study, "simulate": _run_simulate}
-    from .cli_regional import register  # imports this module's helpers, so import it late
+    # Subcommand modules import this module's helpers, so they are imported late.
+    from . import cli_regional, cli_transcriptomics
 
-    commands.update(register(sub))
+    for module in (cli_regional, cli_transcriptomics):
+        commands.update(module.register(sub))
     return parser, commands
 
 

@@ -31,11 +31,12 @@ class PlantedEffect:
         Which subjects carry the effect, as a :meth:`pandas.DataFrame.query` over the
         participants columns, e.g. ``"group == 'MDD'"`` or ``"lithium == 1"``.
     center_mm : (3,) tuple of float
-        Sphere centre in MNI millimetres.
+        Centre of the effect in MNI millimetres.
     radius_mm : float
-        Sphere radius in millimetres (the edge is smoothed by the noise smoothing kernel).
+        Distance from the centre at which the effect has fallen to half (a Gaussian profile:
+        anatomical effects taper rather than stop at an edge).
     effect : float
-        Relative change of gray matter inside the sphere, e.g. ``-0.10`` for 10 % less.
+        Relative change of gray matter at the centre, e.g. ``-0.10`` for 10 % less.
     """
 
     where: str
@@ -63,11 +64,12 @@ def _smooth_field(rng, shape, sigma_vox, sd):
     return field * (sd / field.std())
 
 
-def _sphere(shape, affine, center_mm, radius_mm):
+def _bump(shape, affine, center_mm, half_mm):
+    """Gaussian profile, 1 at ``center_mm`` and 0.5 at ``half_mm`` from it."""
     ijk = np.indices(shape).reshape(3, -1)
     xyz = affine[:3, :3] @ ijk + affine[:3, 3:4]
     dist = np.linalg.norm(xyz - np.asarray(center_mm, dtype=float)[:, None], axis=0)
-    return (dist <= radius_mm).reshape(shape)
+    return np.exp(-np.log(2.0) * (dist / half_mm) ** 2).reshape(shape)
 
 
 def simulate_vbm_cohort(
@@ -142,8 +144,8 @@ def simulate_vbm_cohort(
         except Exception as err:  # pandas raises many types for a bad expression
             raise InputError(f"planted effect 'where' expression {effect.where!r} cannot be "
                              f"evaluated on the participants table ({err}).") from None
-        sphere = _sphere(shape, affine, effect.center_mm, effect.radius_mm).astype(float)
-        carriers.append((set(selected), effect.effect * gaussian_filter(sphere, sigma / 2)))
+        carriers.append((set(selected),
+                         effect.effect * _bump(shape, affine, effect.center_mm, effect.radius_mm)))
 
     out_dir = Path(out_dir)
     images = {}

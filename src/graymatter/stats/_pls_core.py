@@ -112,6 +112,20 @@ def _positive(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def _null_indices(permutations, n: int) -> np.ndarray:
+    """Validate ``(n, n_null)`` row indices of null resamples; return them as ``(n_null, n)`` int32."""
+    arr = np.asarray(permutations)
+    if arr.ndim != 2 or arr.shape[0] != n or arr.shape[1] < 1:
+        raise InputError(f"permutations must be an (n_subjects, n_null) = ({n}, n_null) array of row "
+                         f"indices (column j reorders Y for null j), got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise InputError(f"permutations must hold integer row indices, got dtype {arr.dtype}")
+    if arr.min() < 0 or arr.max() >= n:
+        raise InputError(f"permutations must hold row indices in [0, {n - 1}], found values from "
+                         f"{arr.min()} to {arr.max()}")
+    return np.ascontiguousarray(arr.T, dtype=np.int32)
+
+
 def _batch(batch_size, n_total: int, n: int, p: int, q: int, k: int) -> int:
     if batch_size is not None:
         return _positive(batch_size, "batch_size")

@@ -127,11 +127,37 @@ def _continuous(samples: list[np.ndarray], test: str) -> tuple[str, float, float
         res = stats.ttest_ind(samples[0], samples[1], equal_var=(test == "t"))
         return ("t test" if test == "t" else "Welch t test"), float(res.statistic), \
             float(res.pvalue), float(res.df)
-    res = stats.f_oneway(*samples, equal_var=(test == "anova"))
-    n = sum(len(s) for s in samples)
-    df = (k - 1, n - k) if test == "anova" else None
-    return ("ANOVA" if test == "anova" else "Welch ANOVA"), float(res.statistic), \
-        float(res.pvalue), df
+    if test == "anova":
+        res = stats.f_oneway(*samples)
+        n = sum(len(s) for s in samples)
+        return "ANOVA", float(res.statistic), float(res.pvalue), (k - 1, n - k)
+    statistic, p, df = welch_anova(samples)
+    return "Welch ANOVA", statistic, p, df
+
+
+def welch_anova(samples: list[np.ndarray]) -> tuple[float, float, tuple[float, float]]:
+    """Welch's one-way ANOVA for unequal variances (Welch 1951).
+
+    Returns
+    -------
+    statistic : float
+        Welch's F.
+    p : float
+        Upper-tail p of F with (k - 1, df2) degrees of freedom.
+    df : (float, float)
+        Numerator and (fractional) denominator degrees of freedom.
+    """
+    n = np.array([len(x) for x in samples], dtype=float)
+    means = np.array([np.mean(x) for x in samples])
+    weights = n / np.array([np.var(x, ddof=1) for x in samples])
+    k = len(samples)
+    grand = np.sum(weights * means) / weights.sum()
+    tail = np.sum((1 - weights / weights.sum()) ** 2 / (n - 1))
+    numerator = np.sum(weights * (means - grand) ** 2) / (k - 1)
+    denominator = 1 + 2 * (k - 2) / (k ** 2 - 1) * tail
+    statistic = float(numerator / denominator)
+    df2 = float((k ** 2 - 1) / (3 * tail))
+    return statistic, float(stats.f.sf(statistic, k - 1, df2)), (float(k - 1), df2)
 
 
 def _categorical(table: np.ndarray) -> tuple[str, float, float, object]:

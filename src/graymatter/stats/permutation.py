@@ -372,14 +372,18 @@ def permutation_test(Y, X, contrast, *, n_perm: int = 5000, method: str = "auto"
         Map-wide statistics (cluster extent/mass, TFCE, ...) whose per-permutation maxima are
         added to ``null_max``; they receive (B, n_features) float64 t/F maps.
     random_state : int, optional
-        Seed of ``np.random.default_rng``; all relabellings are drawn up front, so the results
-        do not depend on ``n_jobs`` or ``batch_size``.
+        Seed of ``np.random.default_rng``; all relabellings are drawn up front, so the
+        relabellings do not depend on ``n_jobs`` or ``batch_size``.
     n_jobs : int, default=1
-        Worker threads over batches (-1: all CPUs). With more than one, BLAS runs single-threaded
-        inside each worker.
+        Worker threads over batches (-1: all CPUs). BLAS runs single-threaded inside each batch
+        (also when ``n_jobs=1``), so the numbers never depend on ``n_jobs``; use ``n_jobs=-1``
+        to use every core.
     batch_size : int, optional
         Relabellings per GEMM batch. Default: ``(batch, n_features)`` float64 maps of ~64 MB,
-        between 16 and 256.
+        between 16 and 256. The default depends on the data only (not on ``n_jobs``), so the
+        same seed gives identical numbers whatever the number of workers; a different batch
+        size changes the shapes of the matrix products, which BLAS may round differently in
+        the last bits (relative differences around 1e-15).
     dtype : {"float64", "float32"}, default="float64"
         Precision of the permutation GEMMs (the observed statistic is always float64). float32 is
         ~2x faster with ~1e-6 relative error on permuted statistics.
@@ -497,23 +501,25 @@ def permutation_test(Y, X, contrast, *, n_perm: int = 5000, method: str = "auto"
 
 def _run(engine: _Engine, bounds, n_jobs: int, progress: bool, total: int):
     """Yield batch results in order, serially or from joblib threads, updating a progress bar."""
+    from joblib import Parallel, delayed
+    from threadpoolctl import threadpool_limits
     from tqdm.auto import tqdm
 
-    with tqdm(total=total, disable=not progress, desc="permutations", unit="perm") as bar:
+    # Every batch runs its GEMMs on one BLAS thread, serially or in parallel: multi-threaded
+    # BLAS may split a product differently and round the last bits differently, and the same
+    # seed must give the same numbers whatever n_jobs. Parallelism comes from the workers:
+    # threads, not processes, because the GEMMs and the numba statistics release the GIL and
+    # the reduced data are shared, not copied.
+    with tqdm(total=total, disable=not progress, desc="permutations", unit="perm") as bar, \
+            threadpool_limits(limits=1, user_api="blas"):
         if n_jobs == 1 or len(bounds) == 1:
             for lo, hi in bounds:
                 out = engine.run_batch(lo, hi)
                 bar.update(hi - lo)
                 yield out
             return
-        from joblib import Parallel, delayed
-        from threadpoolctl import threadpool_limits
-
-        # Threads, not processes: the GEMMs and the numba statistics release the GIL, and the
-        # reduced data are shared, not copied. One BLAS thread per worker avoids oversubscription.
-        with threadpool_limits(limits=1, user_api="blas"):
-            jobs = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
-                delayed(engine.run_batch)(lo, hi) for lo, hi in bounds)
-            for out in jobs:
-                bar.update(out[1] - out[0])
-                yield out
+        jobs = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
+            delayed(engine.run_batch)(lo, hi) for lo, hi in bounds)
+        for out in jobs:
+            bar.update(out[1] - out[0])
+            yield out

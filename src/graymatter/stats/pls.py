@@ -24,7 +24,8 @@ from graymatter.errors import InputError
 from graymatter.stats._pls_core import (BootstrapPLS, CVResult, PermutationPLS, _align, _batch,
                                         _bootstrap_moments, _check_components, _coef_scaled,
                                         _corr_cols, _cv_null, _cv_predict, _fit_arrays, _folds,
-                                        _perm_p, _permutation_null, _positive, _rng, _xy)
+                                        _null_indices, _perm_p, _permutation_null, _positive,
+                                        _rng, _xy)
 
 __all__ = ["PLSResult", "PermutationPLS", "BootstrapPLS", "CVResult", "ClinicalPLSResult", "pls_fit",
            "pls_permutation", "pls_bootstrap", "pls_cross_validate", "clinical_pls"]
@@ -150,7 +151,8 @@ def pls_fit(X, Y, *, n_components: int = 1, scale: bool = True) -> PLSResult:
 
 
 def pls_permutation(X, Y, *, n_components: int = 1, n_perm: int = 1000, scale: bool = True,
-                    random_state=None, batch_size: int | None = None) -> PermutationPLS:
+                    random_state=None, batch_size: int | None = None,
+                    permutations=None) -> PermutationPLS:
     """Permutation test of a PLS fit: permute the rows of Y, refit, and compare.
 
     The statistics are the share of Y variance explained by each component and the in-sample
@@ -168,6 +170,10 @@ def pls_permutation(X, Y, *, n_components: int = 1, n_perm: int = 1000, scale: b
         Seed of the permutations; the same seed gives the same permutations whatever ``batch_size``.
     batch_size : int, optional
         Permutations per batch; default keeps a batch's working memory near 100 MB.
+    permutations : (n_subjects, n_null) int array-like, optional
+        Row indices to use instead of random permutations: null ``j`` refits ``Y[permutations[:, j]]``
+        (e.g. spin-test reassignments from ``spin_permutations``; repeated indices are allowed,
+        as in nearest-centroid spins). ``n_perm`` and ``random_state`` are then ignored.
 
     Returns
     -------
@@ -190,13 +196,17 @@ def pls_permutation(X, Y, *, n_components: int = 1, n_perm: int = 1000, scale: b
     """
     Xa, Ya, *_ = _xy(X, Y)
     k = _check_components(Xa, n_components)
-    n_perm = _positive(n_perm, "n_perm")
+    n_perm = _positive(n_perm, "n_perm") if permutations is None else 0
     out, xs, ys = _fit_arrays(Xa, Ya, k, bool(scale))
     n, q = Ya.shape
     obs_ev = out["evy"][0]
     obs_r = _corr_cols(out["t"][0] @ out["q"][0].T, (Ya - ys - out["my"][0]) / out["sy"][0])
-    rng = _rng(random_state)
-    perms = np.argsort(rng.random((n_perm, n)), axis=1).astype(np.int32)
+    if permutations is None:
+        rng = _rng(random_state)
+        perms = np.argsort(rng.random((n_perm, n)), axis=1).astype(np.int32)
+    else:
+        perms = _null_indices(permutations, n)
+        n_perm = perms.shape[0]
     X0, Y0 = Xa - xs, Ya - ys
     bs = _batch(batch_size, n_perm, n, Xa.shape[1], q, k)
     null_ev, null_r = _permutation_null(X0, Y0, perms, k, bool(scale), bs)

@@ -1,0 +1,1 @@
+"""Imaging transcriptomics: AHBA expression, PLS of genes onto brain maps, spatial nulls, gene-set enrichment."""
