@@ -44,7 +44,7 @@ def _bad_inputs(folder, template_path):
     sheared = img.affine.copy()
     sheared[:3, :3] = [[2, 1.5, 0], [0, 2, 0], [0, 0, 2]]
     nib.save(nib.Nifti1Image(data, sheared), folder / "sheared_T1w.nii.gz")
-    raw = (folder / "text_T1w.nii.gz").parent.joinpath("fourd_T1w.nii.gz").read_bytes()
+    raw = (folder / "text_T1w.nii.gz").parent.joinpath("constant_T1w.nii.gz").read_bytes()
     (folder / "truncated_T1w.nii.gz").write_bytes(raw[: len(raw) // 3])
     names = ["text", "fourd", "constant", "sheared", "truncated", "missing"]
     return [folder / f"{n}_T1w.nii.gz" for n in names]

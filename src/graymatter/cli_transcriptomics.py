@@ -84,7 +84,9 @@ def _add_transcriptomics(sub) -> None:
     p.add_argument("--n-spins", type=int, default=1000, metavar="N",
                    help="spherical rotations for p_spin (default 1000)")
     p.add_argument("--spin-method", choices=["vasa", "hungarian", "alexander-bloch"],
-                   default="vasa", help="parcel reassignment after rotation (default vasa)")
+                   default="alexander-bloch",
+                   help="parcel reassignment after rotation (default alexander-bloch, which "
+                        "stays calibrated for smooth maps; vasa replicates Study B)")
     p.add_argument("--n-boot", type=int, default=1000, metavar="N",
                    help="bootstrap resamples for gene Z scores (default 1000)")
     p.add_argument("--bootstrap", choices=["regions", "blocks"], default="regions",

@@ -45,7 +45,7 @@ _PATIENTS = "group != 'HC'"
 EFFECTS = (
     PlantedEffect("group in ['TRD_UP', 'TRD_BP']", (28.0, 4.0, -20.0), 8.0, 0.09),
     PlantedEffect("group in ['TRD_UP', 'TRD_BP']", (-34.0, 2.0, -18.0), 8.0, 0.09),
-    PlantedEffect(_PATIENTS, (2.0, 34.0, 19.0), 8.0, -0.08),
+    PlantedEffect(_PATIENTS, (2.0, 34.0, 19.0), 8.0, -0.10),
     PlantedEffect("lithium == 1", (-21.0, 53.0, 31.0), 8.0, 0.12),
     PlantedEffect("lithium == 1", (45.0, 23.0, 37.0), 8.0, 0.12),
 )

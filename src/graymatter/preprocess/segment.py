@@ -109,7 +109,8 @@ def segment_tissues(t1, mask, priors, *, prior_weight: float = 0.25, iterations:
     stack /= stack.sum(axis=0, keepdims=True)
     prior_images = [priors["GM"].new_image_like(p.astype(np.float32)) for p in stack]
     result = ants.atropos(a=t1, x=mask, i=prior_images, m="[0.1,1x1x1]",
-                          c=f"[{int(iterations)},0]", priorweight=float(prior_weight))
+                          c=f"[{int(iterations)},0]", priorweight=float(prior_weight),
+                          r=0)  # -r 0: fixed seed, so reruns repeat exactly
     inside = mask.numpy() > 0
     out = {}
     for name, image in zip(names, result["probabilityimages"]):

@@ -1,4 +1,4 @@
-"""Gene sets: GMT and (gene, set) CSV readers, a GMT writer, and restriction to a measured background.
+"""Gene sets: GMT and (gene, set) CSV readers, a GMT writer, restriction to the measured genes.
 
 Conventions shared by every enrichment function in graymatter:
 
@@ -36,7 +36,7 @@ __all__ = ["GeneSets", "read_gmt", "write_gmt", "read_gene_table", "normalise_sy
 logger = logging.getLogger("graymatter")
 
 
-def normalise_symbols(genes: Iterable, aliases: Mapping[str, str] | None = None) -> list[str]:
+def normalise_symbols(genes: Iterable, *, aliases: Mapping[str, str] | None = None) -> list[str]:
     """Upper-case and strip gene symbols, apply ``aliases``, drop blanks and repeats (order kept).
 
     Parameters
@@ -391,7 +391,7 @@ def read_gene_table(path: str | os.PathLike, *, gene_column: str = "gene",
                          f"{format_choices(rows, limit=5)}; every gene needs a set name.")
     sets: dict[str, list[str]] = {}
     for name, genes in frame[gene_column].groupby(labels, sort=False):
-        sets[str(name)] = normalise_symbols(genes, aliases)
+        sets[str(name)] = normalise_symbols(genes, aliases=aliases)
     sets = {k: v for k, v in sets.items() if v}
     if not sets:
         raise InputError(f"gene table {path} holds no genes in column {gene_column!r}.")

@@ -38,8 +38,8 @@ _COLUMNS = ["set", "description", "size", "overlap", "expected", "fold_enrichmen
 
 def _gene_list(values, name: str) -> list[str]:
     if isinstance(values, str):
-        raise InputError(f"{name} must be a list of gene symbols, not one string ({values[:40]!r}…); "
-                         f"pass e.g. ['GFAP', 'AQP4'].")
+        raise InputError(f"{name} must be a list of gene symbols, not one string "
+                         f"({values[:40]!r}); pass e.g. ['GFAP', 'AQP4'].")
     try:
         return normalise_symbols(values)
     except TypeError:
@@ -161,7 +161,8 @@ def set_similarity(gene_sets: GeneSets, names: Sequence[str], *, similarity: str
         g = float(len(universe))
         neither = g - size[:, None] - size[None, :] + both
         observed = (both + neither) / g
-        expected = (size[:, None] * size[None, :] + (g - size[:, None]) * (g - size[None, :])) / g**2
+        a, b = size[:, None], size[None, :]
+        expected = (a * b + (g - a) * (g - b)) / g**2
         with np.errstate(invalid="ignore", divide="ignore"):
             sim = np.where(expected < 1, (observed - expected) / (1 - expected), 1.0)
     np.fill_diagonal(sim, 1.0)

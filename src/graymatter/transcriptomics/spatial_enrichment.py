@@ -27,6 +27,7 @@ All null maps are scored at once with matrix products, in batches that bound mem
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -82,8 +83,9 @@ def _check_map(brain_map) -> pd.Series:
                          f"the spatial nulls for the remaining regions, so that null maps stay "
                          f"complete.")
     if brain_map.index.duplicated().any():
-        raise InputError(f"brain_map names region(s) twice: "
-                         f"{format_choices(brain_map.index[brain_map.index.duplicated()].unique())}.")
+        dup = brain_map.index[brain_map.index.duplicated()].unique()
+        raise InputError(f"brain_map names region(s) twice: {format_choices(dup)}; keep one "
+                         f"value per region.")
     return pd.Series(values, index=brain_map.index, name=brain_map.name)
 
 
@@ -104,7 +106,8 @@ def _null_maps(nulls, brain_map: pd.Series) -> np.ndarray:
                              f"{n} regions.")
         return brain_map.to_numpy()[arr]
     if not np.issubdtype(arr.dtype, np.floating):
-        raise InputError(f"nulls must be integer indices or float null maps; got dtype {arr.dtype}.")
+        raise InputError(f"nulls must be integer indices or float null maps; got dtype "
+                         f"{arr.dtype}.")
     if not np.isfinite(arr).all():
         raise InputError("nulls (surrogate maps) contain NaN or infinite values; pass complete "
                          "maps for the brain_map regions.")
@@ -128,7 +131,6 @@ def _align(expression: pd.DataFrame, brain_map: pd.Series):
     if bad.all():
         raise InputError("no gene has complete, non-constant expression over the matched regions.")
     if bad.any():
-        import warnings
         warnings.warn(f"spatial enrichment: {int(bad.sum())} gene(s) with missing or constant "
                       f"expression over the {rows.size} regions were left out "
                       f"({format_choices(expression.columns[bad], 5)}).", GraymatterWarning,
@@ -294,7 +296,7 @@ def spatial_enrichment(expression: pd.DataFrame, brain_map: pd.Series, gene_sets
 
     Examples
     --------
-    >>> idx = spin_permutations(lh_centroids, rh_centroids, n_rotations=1000, random_state=0)  # doctest: +SKIP
+    >>> idx = spin_permutations(lh, rh, n_rotations=1000, random_state=0)  # doctest: +SKIP
     >>> res = spatial_enrichment(ahba, thickness, cells, nulls=idx, max_size=2000)  # doctest: +SKIP
     >>> res[["score", "p_classic", "p_spatial"]]  # doctest: +SKIP
     """
@@ -368,14 +370,12 @@ def _classic_null(scores: np.ndarray, sizes: np.ndarray, n_perm: int,
     """
     g = scores.size
     kmax = int(sizes.max())
-    high = g - np.arange(kmax)
     out = np.empty((sizes.size, n_perm))
     step = max(1, min(n_perm, (32 * 2**20) // (16 * kmax)))
     picked = np.empty((step, kmax), dtype=np.int64)
     for start in range(0, n_perm, step):
         stop = min(start + step, n_perm)
-        draws = rng.integers(0, high, size=(stop - start, kmax))
-        _fisher_yates_positions(draws, g, picked[: stop - start])
+        _fisher_yates_positions(rng.random((stop - start, kmax)), g, picked[: stop - start])
         csum = np.cumsum(scores[picked[: stop - start]], axis=1)
         out[:, start:stop] = (csum[:, sizes - 1] / sizes).T
     return out

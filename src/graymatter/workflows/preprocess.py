@@ -166,8 +166,9 @@ def _qc_table(rows: list, items, out: Path) -> pd.DataFrame:
     order = [item.participant_id for item in items]
     table = pd.DataFrame(rows).set_index("participant_id").reindex(order)
     table.index.name = "participant_id"
-    if "error" not in table.columns:
-        table["error"] = pd.NA
+    for column in ("error", *VOLUME_COLUMNS):  # absent when every subject failed (or none did)
+        if column not in table.columns:
+            table[column] = np.nan if column != "error" else pd.NA
     maps = {}
     for pid, row in table.iterrows():
         if row["status"] != "failed":
