@@ -139,14 +139,22 @@ def _run_demo(args) -> int:
     from .workflows.demo import run_demo
 
     print(run_demo(args.out, n_perm=args.n_perm, random_state=args.seed, tfce=not args.no_tfce,
-                   progress=not args.quiet))
+                   progress=not args.quiet, studies=tuple(args.studies)))
     return 0
 
 
 def _run_study(args) -> int:
+    from .config import LongitudinalSpec, load_any_study
     from .workflows.study import run_study
 
-    out = run_study(args.study, progress=not args.quiet, n_jobs=args.n_jobs)
+    spec = load_any_study(args.study)  # dispatch on the file's `type`
+    if isinstance(spec, LongitudinalSpec):
+        from .workflows.demo import study_b_text
+        from .workflows.study_b import run_study_b
+
+        print(study_b_text(run_study_b(spec, progress=not args.quiet)))
+        return 0
+    out = run_study(spec, progress=not args.quiet, n_jobs=args.n_jobs)
     if out.table1 is not None:
         print(out.table1.to_markdown())
     if any(inf.table is not None for inf in out.glm.inference.values()):
@@ -191,12 +199,15 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     parser.add_argument("--quiet", action="store_true", help="no progress bars or info messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_glm(sub)
-    demo = sub.add_parser("demo", help="run Study A end to end on a simulated cohort (offline)")
+    demo = sub.add_parser("demo", help="run Study A and Study B end to end on simulated cohorts "
+                                       "(offline)")
     demo.add_argument("--out", default="graymatter-demo", metavar="DIR", help="output folder")
     demo.add_argument("--n-perm", type=int, default=1000, metavar="N",
                       help="permutations per contrast (default 1000)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-tfce", action="store_true", help="skip TFCE (faster)")
+    demo.add_argument("--studies", nargs="+", choices=["A", "B"], default=["A", "B"],
+                      help="which studies to run (default: A B)")
     run = sub.add_parser("run", help="run a study file (YAML) end to end")
     run.add_argument("study", metavar="STUDY.yaml")
     run.add_argument("--n-jobs", type=int, help="override the study's inference.n_jobs")

@@ -50,7 +50,7 @@ def _run_preprocess(args) -> int:
     print(f"{len(res.qc)} subject(s): {int(counts.get('done', 0))} done, "
           f"{int(counts.get('skipped', 0))} up to date, {int(counts.get('failed', 0))} failed; "
           f"tables {res.out_dir / VOLUMES_TABLE} and {res.out_dir / QC_TABLE}")
-    flagged = res.qc.index[res.qc["homogeneity_outlier"].fillna(False).astype(bool)].tolist()
+    flagged = res.qc.index[res.qc["homogeneity_outlier"].eq(True)].tolist()  # NaN: not assessed
     if flagged:
         print("sample-homogeneity outliers (mean correlation > 2 SD below the sample): "
               + ", ".join(flagged))

@@ -1,4 +1,4 @@
-"""``graymatter fetch`` and ``graymatter transcriptomics``: thin wrappers over the fetchers and workflow.
+"""``graymatter fetch``, ``transcriptomics`` and ``enrich``: thin wrappers over the fetchers and workflows.
 
 :func:`register` adds them to the main parser (see :mod:`graymatter.cli`) and returns their handlers.
 """
@@ -124,8 +124,109 @@ def _run_transcriptomics(args) -> int:
     return 0
 
 
+def _add_enrich(sub) -> None:
+    p = sub.add_parser(
+        "enrich", help="gene-set enrichment of a regional map: GSEA, ORA, spatial-null p-values",
+        description="Rank genes by their PLS1 weight for a regional map (AHBA expression), then "
+                    "run GSEA prerank, ORA of gene lists against the measured genes, and "
+                    "category-score enrichment with both a classic (random gene sets) and a "
+                    "spatial (spun maps) null. Writes TSV tables, a bubble plot and a JSON "
+                    "sidecar.",
+        epilog="example: graymatter enrich --map d.csv --map-column d_icv --expression ahba-dk83 "
+               "--gene-sets celltypes-seidlitz2020 --max-size 2000 --annot-lh lh.annot "
+               "--sphere-lh lh.sphere.gii --annot-rh rh.annot --sphere-rh rh.sphere.gii "
+               "--gene-list PLS1+=tx/pls1_positive.txt --out enr")
+    p.add_argument("--map", required=True, metavar="TABLE",
+                   help="regional map: CSV/TSV with a region column and a value column")
+    p.add_argument("--region-column", metavar="NAME", help="region column of --map")
+    p.add_argument("--map-column", metavar="NAME", help="value column of --map")
+    p.add_argument("--expression", required=True, metavar="NAME|FILE",
+                   help="registered dataset (e.g. ahba-dk83) or a regions x genes table")
+    p.add_argument("--duplicate-genes", choices=["drop", "error"], default="drop")
+    p.add_argument("--gene-sets", required=True, metavar="NAME|FILE",
+                   help="registered gene sets (celltypes-seidlitz2020, go-bp-2021, "
+                        "genesets-lake, ...), a .gmt file or a gene,set CSV")
+    p.add_argument("--gene-list", action="append", default=[], metavar="NAME=FILE",
+                   help="gene list for ORA (one gene per line); repeat for several. A "
+                        "`graymatter transcriptomics` output folder gives its PLS1+/PLS1- lists")
+    cent = p.add_mutually_exclusive_group()
+    cent.add_argument("--centroids", metavar="FILE", help="parcel centroids on the sphere")
+    p.add_argument("--centroid-names", metavar="FILE|expression",
+                   help="names of the --centroids rows")
+    cent.add_argument("--annot-lh", metavar="ANNOT", help="left annotation (.annot)")
+    p.add_argument("--sphere-lh", metavar="SURF", help="left sphere")
+    p.add_argument("--annot-rh", metavar="ANNOT", help="right annotation")
+    p.add_argument("--sphere-rh", metavar="SURF", help="right sphere")
+    p.add_argument("--hemisphere", choices=["lh", "rh"], help="analyse one hemisphere only")
+    p.add_argument("--n-perm", type=int, default=10000, metavar="N",
+                   help="GSEA permutations and classic-null gene sets (default 10000)")
+    p.add_argument("--n-spins", type=int, default=1000, metavar="N",
+                   help="rotations for the spatial null (default 1000; 0 skips it)")
+    p.add_argument("--spin-method", choices=["alexander-bloch", "vasa", "hungarian"],
+                   default="alexander-bloch")
+    p.add_argument("--min-size", type=int, default=5, metavar="N",
+                   help="smallest set (measured genes) tested (default 5)")
+    p.add_argument("--max-size", type=int, default=500, metavar="N",
+                   help="largest set tested (default 500; Seidlitz classes need 2000)")
+    p.add_argument("--top", type=int, default=10, metavar="N",
+                   help="sets printed per analysis and plotted (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--spin-cache", metavar="DIR", help="folder to cache spin indices in")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+
+
+def _gene_list_args(values):
+    from pathlib import Path
+
+    if len(values) == 1 and "=" not in values[0] and Path(values[0]).is_dir():
+        return values[0]
+    lists = {}
+    for item in values:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise InputError(f"--gene-list expects NAME=FILE (e.g. PLS1+=tx/pls1_positive.txt) "
+                             f"or one transcriptomics output folder; got {item!r}")
+        if name.strip() in lists:
+            raise InputError(f"--gene-list names '{name.strip()}' twice; give each list a "
+                             f"distinct name")
+        lists[name.strip()] = path.strip()
+    return lists or None
+
+
+def _run_enrich(args) -> int:
+    from .workflows.enrichment import run_enrichment
+
+    res = run_enrichment(
+        args.map, args.expression, args.gene_sets, out_dir=args.out, centroids=args.centroids,
+        centroid_names=args.centroid_names, annot_lh=args.annot_lh, sphere_lh=args.sphere_lh,
+        annot_rh=args.annot_rh, sphere_rh=args.sphere_rh, hemisphere=args.hemisphere,
+        region_column=args.region_column, map_column=args.map_column,
+        gene_lists=_gene_list_args(args.gene_list), n_perm=args.n_perm, n_spins=args.n_spins,
+        spin_method=args.spin_method, min_size=args.min_size, max_size=args.max_size,
+        top=args.top, random_state=args.seed, spin_cache=args.spin_cache,
+        duplicate_genes=args.duplicate_genes)
+
+    def show(frame):
+        print(frame.head(args.top).to_string(float_format=lambda v: f"{v:.4g}"))
+
+    print(f"{len(res.regions)} regions x {len(res.ranking)} genes ranked by PLS1 weight")
+    if res.spatial is not None:
+        print(f"\ncategory scores, classic vs spatial null ({res.spatial.attrs['n_null']} spins):")
+        show(res.spatial[["size", "score", "p_classic", "q_classic", "p_spatial", "q_spatial"]])
+    else:
+        print("\nno spatial null (give centroids or annot/sphere pairs and --n-spins > 0)")
+    print(f"\nGSEA ({res.gsea.n_perm} permutations; p ignores spatial autocorrelation):")
+    show(res.gsea.table[["size", "nes", "p", "fdr_q"]])
+    for name, table in res.ora.items():
+        print(f"\nORA {name} ({table.attrs['n_list']} genes in a background of "
+              f"{table.attrs['n_background']}):")
+        show(table.set_index("set")[["size", "overlap", "fold_enrichment", "p", "q"]])
+    print(f"\nwrote results to {args.out}")
+    return 0
+
+
 def register(subparsers) -> dict[str, Callable[[argparse.Namespace], int]]:
-    """Add ``fetch`` and ``transcriptomics`` to ``subparsers``; return ``{command: handler}``.
+    """Add ``fetch``, ``transcriptomics`` and ``enrich`` to ``subparsers``; return the handlers.
 
     Parameters
     ----------
@@ -143,8 +244,9 @@ def register(subparsers) -> dict[str, Callable[[argparse.Namespace], int]]:
     >>> parser = argparse.ArgumentParser(prog="graymatter")
     >>> handlers = register(parser.add_subparsers(dest="command"))
     >>> sorted(handlers)
-    ['fetch', 'transcriptomics']
+    ['enrich', 'fetch', 'transcriptomics']
     """
     _add_fetch(subparsers)
     _add_transcriptomics(subparsers)
-    return {"fetch": _run_fetch, "transcriptomics": _run_transcriptomics}
+    _add_enrich(subparsers)
+    return {"fetch": _run_fetch, "transcriptomics": _run_transcriptomics, "enrich": _run_enrich}

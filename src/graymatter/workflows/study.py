@@ -96,5 +96,10 @@ def run_study(study: str | os.PathLike | StudySpec, *, progress: bool = True,
                   model=spec.model, contrasts=spec.contrasts, levels=spec.levels,
                   center=spec.center, id_column=spec.id_column, dtype=spec.dtype,
                   out_dir=out_dir, inference=inference, progress=progress)
+    outputs = StudyOutputs(spec, table1, glm)
+    if glm.grid is not None:  # the regional (Study B) report is written by its own workflow
+        from ..report.html import write_study_report
+
+        write_study_report(outputs)
     logger.info("study '%s' done: results in %s", spec.name, out_dir)
-    return StudyOutputs(spec, table1, glm)
+    return outputs

@@ -1,0 +1,401 @@
+"""Gene-set enrichment of a brain map end to end: GSEA, ORA of gene lists, spatial-null enrichment.
+
+``run_enrichment`` reads a regional map and an AHBA expression matrix (as
+:func:`~graymatter.workflows.transcriptomics.run_transcriptomics` does), ranks genes by their PLS1
+weight for the map, and runs three analyses on one set collection (a registry name such as
+``"celltypes-seidlitz2020"`` or ``"go-bp-2021"``, a GMT file, or a gene,set CSV):
+
+* GSEA prerank on the PLS1 weights (gene-permutation null, NES, FDR q);
+* ORA of each gene list (e.g. PLS1+ / PLS1- from ``run_transcriptomics``) against the measured
+  genes, with Metascape-like redundancy reduction of the significant terms;
+* category-score enrichment with a classic (random gene sets) and a spatial (spun maps) null
+  side by side (Fulcher et al. 2021).
+
+Tables (TSV), a bubble plot (PNG + SVG) and a JSON sidecar with provenance are written
+atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from graymatter.datasets.fetchers import get_path, resource
+from graymatter.datasets.registry import REGISTRY
+from graymatter.errors import GraymatterWarning, InputError, format_choices
+from graymatter.io.atomic import write_json, write_tsv
+from graymatter.io.provenance import input_record, software_versions
+from graymatter.transcriptomics.expression import match_regions
+from graymatter.transcriptomics.genesets import GeneSets, read_gene_table, read_gmt
+from graymatter.transcriptomics.gsea import GSEAResult, gsea_prerank
+from graymatter.transcriptomics.ora import ora, reduce_redundancy
+from graymatter.transcriptomics.spatial_enrichment import gene_scores, spatial_enrichment
+from graymatter.workflows.transcriptomics import (_centroid_frames, _load_expression,
+                                                  read_brain_map)
+
+__all__ = ["EnrichmentOutputs", "run_enrichment", "load_gene_sets", "read_gene_lists"]
+
+logger = logging.getLogger("graymatter")
+
+_SPIN_METHODS = ("alexander-bloch", "vasa", "hungarian")
+
+
+@dataclass(frozen=True, eq=False)
+class EnrichmentOutputs:
+    """What :func:`run_enrichment` computed and wrote.
+
+    Attributes
+    ----------
+    ranking : (n_genes,) pandas.Series
+        PLS1 weight of each measured gene (upper-cased symbols), the GSEA ranking and the ORA
+        background.
+    regions : list of str
+        Matched regions, in the order of the rows of ``nulls``.
+    gsea : GSEAResult
+    ora : dict of str to pandas.DataFrame
+        Gene-list name -> ORA table with ``cluster`` and ``representative`` columns; lists
+        with no measured gene are absent (see ``summary["ora_skipped"]``).
+    spatial : pandas.DataFrame or None
+        :func:`spatial_enrichment` table (``p_classic`` and ``p_spatial``); None without
+        centroids or with ``n_spins=0``.
+    nulls : (n_regions, n_spins) int ndarray or None
+        Spin indices of the matched regions.
+    files : dict of str to pathlib.Path
+    summary : dict
+        The JSON sidecar's content.
+    """
+
+    ranking: pd.Series
+    regions: list
+    gsea: GSEAResult
+    ora: dict
+    spatial: pd.DataFrame | None
+    nulls: np.ndarray | None
+    files: dict = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
+
+
+def load_gene_sets(source) -> tuple[GeneSets, dict]:
+    """Gene sets from a registry name, a GMT file, a gene,set CSV/TSV, a GeneSets or a dict.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, GeneSets or mapping of str to list of str
+        A registered dataset (e.g. ``"celltypes-seidlitz2020"``, ``"go-bp-2021"``; fetch it
+        first with ``graymatter fetch NAME``), a ``.gmt`` file, or a CSV/TSV with one
+        (gene, set) pair per row.
+
+    Returns
+    -------
+    sets : GeneSets
+    record : dict
+        Provenance (registry entry or file hash).
+
+    Raises
+    ------
+    InputError
+        Unknown name (registered names are suggested), unreadable file.
+
+    Examples
+    --------
+    >>> cells, info = load_gene_sets("celltypes-seidlitz2020")  # doctest: +SKIP
+    """
+    if isinstance(source, GeneSets):
+        return source, {"source": "GeneSets", "label": source.source}
+    if isinstance(source, Mapping):
+        return GeneSets(dict(source), {}, "dict"), {"source": "dict"}
+    if isinstance(source, str) and source in REGISTRY:
+        path = get_path(source)
+        info = {"source": "registry", **resource(source).to_dict(), "path": str(path)}
+    else:
+        path = Path(source)
+        if not path.is_file():
+            if isinstance(source, str) and "/" not in source and "." not in source:
+                resource(source)  # raises InputError naming the registered datasets
+            raise InputError(f"gene_sets file '{path}' does not exist; pass a registered name "
+                             f"(see `graymatter fetch --list`), a .gmt file or a gene,set CSV")
+        info = {"source": "file", **input_record(path)}
+    sets = read_gmt(path) if path.suffix.lower() == ".gmt" else read_gene_table(path)
+    return sets, info
+
+
+def read_gene_lists(gene_lists) -> tuple[dict[str, list[str]], dict]:
+    """Gene lists by name from lists, one-gene-per-line files, or a run_transcriptomics folder.
+
+    Parameters
+    ----------
+    gene_lists : None, path or mapping of str to (list of str or path)
+        A mapping name -> genes or name -> file (one gene per line, ``#`` comments ignored), or
+        the output folder of ``run_transcriptomics`` (its ``pls1_positive.txt`` and
+        ``pls1_negative.txt`` become lists ``pls1_positive`` and ``pls1_negative``).
+
+    Returns
+    -------
+    lists : dict of str to list of str
+    records : dict of str to dict
+        Provenance of the lists read from files.
+
+    Examples
+    --------
+    >>> read_gene_lists({"up": ["GFAP", "AQP4"]})[0]
+    {'up': ['GFAP', 'AQP4']}
+    """
+    if gene_lists is None:
+        return {}, {}
+    if isinstance(gene_lists, (str, Path)):
+        folder = Path(gene_lists)
+        files = {n: folder / f"{n}.txt" for n in ("pls1_positive", "pls1_negative")}
+        if not folder.is_dir() or not all(f.is_file() for f in files.values()):
+            raise InputError(f"gene_lists='{folder}' is not a run_transcriptomics output folder "
+                             f"(with pls1_positive.txt and pls1_negative.txt); pass a dict "
+                             f"name -> genes or name -> file instead")
+        gene_lists = files
+    if not isinstance(gene_lists, Mapping):
+        raise InputError(f"gene_lists must be a dict name -> genes (or -> file) or a "
+                         f"run_transcriptomics folder; got {type(gene_lists).__name__}")
+    lists, records = {}, {}
+    for name, value in gene_lists.items():
+        if isinstance(value, (str, Path)):
+            path = Path(value)
+            if not path.is_file():
+                raise InputError(f"gene list '{name}': file '{path}' does not exist (expected "
+                                 f"one gene symbol per line)")
+            lines = [ln.split("#")[0].strip() for ln in path.read_text().splitlines()]
+            lists[str(name)] = [ln for ln in lines if ln]
+            records[str(name)] = input_record(path)
+        else:
+            try:
+                lists[str(name)] = [str(g) for g in value]
+            except TypeError:
+                raise InputError(f"gene list '{name}' must be a list of gene symbols or a file; "
+                                 f"got {type(value).__name__}") from None
+    return lists, records
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name.replace("+", "pos")).strip("_") or "list"
+
+
+def _spin_nulls(y, X, frames, n_spins, spin_method, seed, spin_cache):
+    """Reorder y/X to the centroid order and spin; mirrors run_transcriptomics."""
+    from graymatter.transcriptomics.nulls import spin_permutations
+
+    fold = {n.casefold(): n for n in y.index}
+    used = [f.loc[[n for n in f.index if n.casefold() in fold]] for f in frames]
+    order = [fold[n.casefold()] for f in used for n in f.index]
+    if not order:
+        raise InputError("no matched region has a centroid: the centroid names "
+                         f"(e.g. {format_choices(list(frames[0].index[:4]))}) do not match the "
+                         f"map's regions (e.g. {format_choices(list(y.index[:4]))})")
+    missing = [n for n in y.index if n not in set(order)]
+    if missing:
+        warnings.warn(f"{len(missing)} matched regions have no sphere centroid and are left out "
+                      f"(spins need one per region): {format_choices(missing)}",
+                      GraymatterWarning, stacklevel=3)
+    y, X = y[order], X.loc[order]
+    cents = [f[["x", "y", "z"]].to_numpy(dtype=np.float64) for f in used if len(f)]
+    nulls = spin_permutations(cents[0], cents[1] if len(cents) > 1 else None,
+                              n_rotations=int(n_spins), method=spin_method,
+                              random_state=np.random.default_rng(seed), cache_dir=spin_cache)
+    return y, X, nulls, missing
+
+
+def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
+                   centroid_names=None, annot_lh=None, sphere_lh=None, annot_rh=None,
+                   sphere_rh=None, hemisphere: str | None = None,
+                   region_column: str | None = None, map_column: str | None = None,
+                   gene_lists=None, n_perm: int = 10000, n_spins: int = 1000,
+                   spin_method: str = "alexander-bloch", min_size: int = 5, max_size: int = 500,
+                   redundancy: str | None = "kappa", redundancy_threshold: float = 0.3,
+                   top: int = 15, random_state=0, spin_cache=None,
+                   duplicate_genes: str = "drop") -> EnrichmentOutputs:
+    """GSEA, ORA and spatially constrained enrichment of a brain map's gene ranking.
+
+    Parameters
+    ----------
+    brain_map : str, os.PathLike or (n_regions,) pandas.Series
+        Regional map table (see :func:`~graymatter.workflows.transcriptomics.read_brain_map`).
+    expression : str, os.PathLike or (n_regions, n_genes) pandas.DataFrame
+        Expression file, DataFrame, or registry name (e.g. ``"ahba-dk83"``).
+    gene_sets : str, os.PathLike, GeneSets or mapping
+        Registry name (``"celltypes-seidlitz2020"``, ``"go-bp-2021"``, ``"genesets-lake"``...),
+        GMT file, or gene,set CSV (see :func:`load_gene_sets`).
+    out_dir : str or os.PathLike
+        Output folder: ``gsea.tsv``, ``ora_<list>.tsv`` per gene list, ``spatial_enrichment.tsv``,
+        ``gene_ranking.tsv``, ``gene_set_restriction.tsv``, ``enrichment_bubbles.png``/``.svg``
+        and ``enrichment.json``.
+    centroids, centroid_names, annot_lh, sphere_lh, annot_rh, sphere_rh
+        Parcel sphere centroids for the spins, as in ``run_transcriptomics``. Without them the
+        spatial analysis is skipped with a warning.
+    hemisphere : {"lh", "rh"} or None
+    region_column, map_column : str, optional
+    gene_lists : None, path or mapping, optional
+        Lists for ORA (see :func:`read_gene_lists`), e.g. ``{"PLS1+": [...], "PLS1-": [...]}``
+        or a ``run_transcriptomics`` output folder. A list with no measured gene is skipped with
+        a warning.
+    n_perm : int, default=10000
+        GSEA gene permutations, and random gene sets of the classic null of the spatial analysis.
+    n_spins : int, default=1000
+        Spherical rotations for the spatial null (0 skips the spatial analysis).
+    spin_method : {"alexander-bloch", "vasa", "hungarian"}, default="alexander-bloch"
+    min_size, max_size : int, default=5, 500
+        Set sizes (measured genes) kept by all three analyses. The Seidlitz classes hold
+        ~100-1,100 AHBA genes: use ``max_size=2000`` for them.
+    redundancy : {"kappa", "jaccard"} or None, default="kappa"
+        Similarity for clustering significant ORA terms (None: no clustering).
+    redundancy_threshold : float, default=0.3
+    top : int, default=15
+        Sets per panel of the bubble plot.
+    random_state : int or None, default=0
+        ``np.random.SeedSequence(random_state).spawn(3)`` gives the streams of the rotations,
+        the GSEA permutations and the classic null, in that order.
+    spin_cache : str or os.PathLike, optional
+    duplicate_genes : {"drop", "error"}, default="drop"
+
+    Returns
+    -------
+    EnrichmentOutputs
+
+    Raises
+    ------
+    InputError
+        Unreadable inputs, no matching regions, no set within the size limits, bad options.
+
+    Notes
+    -----
+    The ranking is each gene's PLS1 weight (:func:`gene_scores` with ``score="pls1_weight"``:
+    gene-map correlations over their norm, equal to ``gene_pls``' PLS1 weights). The classic
+    p-values of GSEA and of the category scores treat genes as exchangeable and ignore the
+    spatial autocorrelation of the map; ``p_spatial`` does not (Fulcher et al. 2021).
+
+    Examples
+    --------
+    >>> out = run_enrichment("tmap.tsv", "ahba-dk83", "celltypes-seidlitz2020", out_dir="enr",
+    ...                      annot_lh="lh.aparc.annot", sphere_lh="lh.sphere",
+    ...                      hemisphere="lh", max_size=2000,
+    ...                      gene_lists="tx")  # doctest: +SKIP
+    >>> out.spatial[["score", "p_classic", "p_spatial"]]  # doctest: +SKIP
+    """
+    from graymatter.report.enrichment_figures import bubble_frame, plot_enrichment_bubbles
+    from graymatter.report.figures import save_figure
+
+    out = Path(out_dir)
+    if spin_method not in _SPIN_METHODS:
+        raise InputError(f"spin_method must be one of {format_choices(_SPIN_METHODS)}; got "
+                         f"{spin_method!r}")
+    for name, value, low in (("n_perm", n_perm, 1), ("n_spins", n_spins, 0), ("top", top, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise InputError(f"{name} must be an integer >= {low}; got {value!r}")
+    if redundancy not in (None, "kappa", "jaccard"):
+        raise InputError(f"redundancy must be 'kappa', 'jaccard' or None; got {redundancy!r}")
+    sets, sets_info = load_gene_sets(gene_sets)
+    lists, list_records = read_gene_lists(gene_lists)
+    ymap = read_brain_map(brain_map, region_column=region_column, value_column=map_column)
+    expr, expr_info = _load_expression(expression, duplicate_genes)
+    y, X, report = match_regions(ymap, expr, hemisphere=hemisphere)
+    spin_seed, gsea_seed, classic_seed = np.random.SeedSequence(random_state).spawn(3)
+
+    frames = _centroid_frames(centroids, centroid_names, annot_lh, sphere_lh, annot_rh,
+                              sphere_rh, expr)
+    nulls, no_centroid = None, []
+    if frames and n_spins > 0:
+        y, X, nulls, no_centroid = _spin_nulls(y, X, frames, n_spins, spin_method, spin_seed,
+                                               spin_cache)
+    else:
+        warnings.warn("spatial enrichment skipped: " + (
+            "n_spins=0" if frames else "no centroids given (centroids= or annot/sphere pairs)")
+            + "; only classic p-values, which ignore spatial autocorrelation, are reported",
+            GraymatterWarning, stacklevel=2)
+
+    ranking = gene_scores(X, y, score="pls1_weight")
+    background = list(ranking.index)
+    gsea = gsea_prerank(ranking, sets, n_perm=int(n_perm), min_size=min_size,
+                        max_size=max_size, random_state=np.random.default_rng(gsea_seed))
+    ora_tables, skipped = {}, {}
+    for name, genes in lists.items():
+        measured = [g for g in genes if str(g).strip().upper() in set(background)]
+        if not measured:
+            skipped[name] = f"none of its {len(genes)} genes is measured"
+            warnings.warn(f"gene list '{name}' skipped: {skipped[name]}", GraymatterWarning,
+                          stacklevel=2)
+            continue
+        table = ora(genes, sets, background=background, min_size=min_size, max_size=max_size)
+        if redundancy is not None:
+            table = reduce_redundancy(table, sets, similarity=redundancy,
+                                      threshold=redundancy_threshold, background=background)
+        ora_tables[name] = table
+    spatial = None
+    if nulls is not None:
+        spatial = spatial_enrichment(X, y, sets, nulls=nulls, score="pls1_weight",
+                                     n_perm_classic=int(n_perm), min_size=min_size,
+                                     max_size=max_size,
+                                     random_state=np.random.default_rng(classic_seed))
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"gene_ranking": write_tsv(out / "gene_ranking.tsv", ranking.rename(
+                 "pls1_weight").rename_axis("gene").sort_values(ascending=False).to_frame()),
+             "gsea": write_tsv(out / "gsea.tsv", gsea.table),
+             "gene_set_restriction": write_tsv(out / "gene_set_restriction.tsv",
+                                               gsea.restriction)}
+    slugs = {}
+    for name, table in ora_tables.items():
+        slug = _slug(name)
+        if slug in slugs.values():
+            raise InputError(f"gene lists '{name}' and "
+                             f"'{[k for k, v in slugs.items() if v == slug][0]}' would both be "
+                             f"written to ora_{slug}.tsv; rename one")
+        slugs[name] = slug
+        files[f"ora_{slug}"] = write_tsv(out / f"ora_{slug}.tsv", table, index=False)
+    if spatial is not None:
+        files["spatial_enrichment"] = write_tsv(out / "spatial_enrichment.tsv", spatial)
+    panels = {"GSEA (PLS1 weights)": bubble_frame(gsea.table, kind="gsea", top=top)}
+    panels.update({f"ORA {name}": bubble_frame(t, kind="ora", top=top)
+                   for name, t in ora_tables.items()})
+    fig = plot_enrichment_bubbles(panels, title=f"Enrichment: {Path(str(sets.source)).name}")
+    files["bubbles_png"] = save_figure(fig, out / "enrichment_bubbles.png")
+    files["bubbles_svg"] = save_figure(fig, out / "enrichment_bubbles.svg")
+
+    inputs = {"expression": expr_info, "gene_sets": sets_info,
+              "gene_lists": {n: list_records.get(n, {"source": "list", "n_genes": len(g)})
+                             for n, g in lists.items()}}
+    if not isinstance(brain_map, pd.Series):
+        inputs["brain_map"] = input_record(brain_map)
+    for key, value in dict(centroids=centroids, annot_lh=annot_lh, sphere_lh=sphere_lh,
+                           annot_rh=annot_rh, sphere_rh=sphere_rh).items():
+        if value is not None:
+            inputs[key] = input_record(value)
+    summary = {
+        "analysis": "gene-set enrichment of a brain map: GSEA prerank, ORA, spatial-null "
+                    "category scores",
+        "n_regions": int(len(y)), "n_genes": int(len(ranking)),
+        "n_sets_tested": {"gsea": int(len(gsea.table)),
+                          "spatial": None if spatial is None else int(len(spatial)),
+                          **{f"ora_{n}": int(len(t)) for n, t in ora_tables.items()}},
+        "ora_skipped": skipped,
+        "match_report": {**report.to_dict(), "dropped_no_centroid": list(no_centroid)},
+        "parameters": dict(hemisphere=hemisphere, region_column=region_column,
+                           map_column=map_column, n_perm=n_perm, n_spins=n_spins,
+                           spin_method=spin_method, min_size=min_size, max_size=max_size,
+                           redundancy=redundancy, redundancy_threshold=redundancy_threshold,
+                           random_state=random_state, duplicate_genes=duplicate_genes,
+                           ranking="pls1_weight",
+                           seeds="SeedSequence(random_state).spawn(3): rotations, GSEA, "
+                                 "classic null"),
+        "inputs": inputs,
+        "files": {k: p.name for k, p in files.items()},
+        "versions": software_versions(),
+        "notes": "Permutation p = (1 + #{null as extreme}) / (1 + n). p_classic (random gene "
+                 "sets) and GSEA's p ignore spatial autocorrelation and gene co-expression; "
+                 "p_spatial uses spun maps (Fulcher et al. 2021).",
+    }
+    files["summary"] = write_json(out / "enrichment.json", summary)
+    logger.info("enrichment: wrote %d files to %s", len(files), out)
+    return EnrichmentOutputs(ranking=ranking, regions=list(y.index), gsea=gsea, ora=ora_tables,
+                             spatial=spatial, nulls=nulls, files=files, summary=summary)
