@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,7 +30,7 @@ import pandas as pd
 
 from .. import __version__
 from ..config import LongitudinalSpec, StudyFileError, load_longitudinal_study
-from ..errors import DesignError
+from ..errors import DesignError, GraymatterWarning
 from ..io.atomic import write_json, write_tsv
 from ..io.participants import read_participants
 from ..io.provenance import input_record, software_versions
@@ -272,7 +273,9 @@ def run_study_b(study: str | os.PathLike | LongitudinalSpec, *, progress: bool =
             from ..transcriptomics.expression import match_regions
             from .transcriptomics import _load_expression
 
-            expr, _ = _load_expression(str(tx["expression"]), "drop")
+            with warnings.catch_warnings():  # run_transcriptomics already warned about these
+                warnings.simplefilter("ignore", GraymatterWarning)
+                expr, _ = _load_expression(str(tx["expression"]), "drop")
             y, X, _ = match_regions(t_map, expr, hemisphere=None if hemisphere == "both"
                                     else hemisphere)
             regions = list(genes.scores.index)
