@@ -46,7 +46,7 @@ def _args(folder, *extra):
 def test_register_lists_the_commands():
     import argparse
 
-    from graymatter.cli_regional import register
+    from graymatter.commands.regional import register
 
     parser = argparse.ArgumentParser()
     handlers = register(parser.add_subparsers(dest="command"))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from graymatter.cli_transcriptomics import register
+from graymatter.commands.transcriptomics import register
 from graymatter.datasets import fetchers
 from graymatter.datasets.fetchers import (DataNotFoundError, data_home, extract_member, fetch,
                                           get_path, resource)

@@ -18,7 +18,7 @@ import pytest
 if importlib.util.find_spec("ants") is None:  # do not import it: ITK's threads are set first
     pytest.skip("antspyx is not installed", allow_module_level=True)
 
-from graymatter.cli_preprocess import register  # noqa: E402
+from graymatter.commands.preprocess import register  # noqa: E402
 from graymatter.datasets.templates import mni_grid  # noqa: E402
 from graymatter.preprocess import pipeline  # noqa: E402
 from graymatter.preprocess.pipeline import output_names  # noqa: E402

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graymatter.cli_transcriptomics import register
+from graymatter.commands.transcriptomics import register
 from graymatter.datasets import fetchers
 from graymatter.datasets.fetchers import DataNotFoundError, fetch
 from graymatter.errors import InputError

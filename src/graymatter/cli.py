@@ -222,9 +222,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     sim.add_argument("--seed", type=int, default=0)
     commands = {"glm": _run_glm, "demo": _run_demo, "run": _run_study, "simulate": _run_simulate}
     # Subcommand modules import this module's helpers, so they are imported late.
-    from . import cli_preprocess, cli_regional, cli_transcriptomics
+    from .commands import preprocess, regional, transcriptomics
 
-    for module in (cli_preprocess, cli_regional, cli_transcriptomics):
+    for module in (preprocess, regional, transcriptomics):
         commands.update(module.register(sub))
     return parser, commands
 

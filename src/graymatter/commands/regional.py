@@ -12,8 +12,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from .cli import add_model_options, model_options
-from .errors import InputError
+from ..cli import add_model_options, model_options
+from ..errors import InputError
 
 _TOP = 5  # regions listed in the printed summaries
 
@@ -66,7 +66,7 @@ def _add_freesurfer_table(sub) -> None:
 
 
 def _run_freesurfer_table(args) -> int:
-    from .workflows.longitudinal import freesurfer_table
+    from ..workflows.longitudinal import freesurfer_table
 
     wide = freesurfer_table(args.subjects_dir, out=args.out, annot=args.annot,
                             measure=args.measure, subjects=args.subjects,
@@ -106,8 +106,8 @@ def _add_regional(sub) -> None:
 
 
 def _run_regional(args) -> int:
-    from .workflows.inference import InferenceSettings
-    from .workflows.longitudinal import run_regional
+    from ..workflows.inference import InferenceSettings
+    from ..workflows.longitudinal import run_regional
 
     contrasts, levels = model_options(args)
     inference = InferenceSettings(methods=tuple(args.inference), n_perm=args.n_perm,
@@ -156,7 +156,7 @@ def _add_longitudinal(sub) -> None:
 
 
 def _run_longitudinal(args) -> int:
-    from .workflows.longitudinal import PAIRED_TABLE, run_longitudinal
+    from ..workflows.longitudinal import PAIRED_TABLE, run_longitudinal
 
     res = run_longitudinal(args.participants, pre=args.pre, post=args.post, out_dir=args.out,
                            covariates_formula=args.covariates, id_column=args.id_column,
@@ -219,7 +219,7 @@ def _cv(text: str):
 
 
 def _run_pls_clinical(args) -> int:
-    from .workflows.longitudinal import run_pls_clinical
+    from ..workflows.longitudinal import run_pls_clinical
 
     res = run_pls_clinical(args.participants, pre=args.pre, post=args.post,
                            clinical_pre=args.clinical_pre, clinical_post=args.clinical_post,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from .errors import InputError
+from ..errors import InputError
 
 _TOP = 10  # genes listed in the printed summary
 
@@ -20,7 +20,7 @@ def _add_fetch(sub) -> None:
                     "~/.cache/graymatter), checking each file's sha256. --from imports a local "
                     "copy instead of downloading.",
         epilog="examples: graymatter fetch --list; graymatter fetch ahba-dk83; "
-               "graymatter fetch ahba-dk83 --from ../shared/data")
+               "graymatter fetch ahba-dk83 --from ~/Downloads/ahba")
     p.add_argument("names", nargs="*", metavar="NAME", help="registered dataset names")
     p.add_argument("--list", action="store_true", help="list the registered datasets and exit")
     p.add_argument("--from", dest="from_dir", metavar="DIR",
@@ -29,8 +29,8 @@ def _add_fetch(sub) -> None:
 
 
 def _run_fetch(args) -> int:
-    from .datasets.fetchers import data_home, fetch
-    from .datasets.registry import REGISTRY
+    from ..datasets.fetchers import data_home, fetch
+    from ..datasets.registry import REGISTRY
 
     if args.list:
         home = data_home()
@@ -101,7 +101,7 @@ def _add_transcriptomics(sub) -> None:
 
 
 def _run_transcriptomics(args) -> int:
-    from .workflows.transcriptomics import run_transcriptomics
+    from ..workflows.transcriptomics import run_transcriptomics
 
     res = run_transcriptomics(
         args.map, args.expression, out_dir=args.out, centroids=args.centroids,
@@ -194,7 +194,7 @@ def _gene_list_args(values):
 
 
 def _run_enrich(args) -> int:
-    from .workflows.enrichment import run_enrichment
+    from ..workflows.enrichment import run_enrichment
 
     res = run_enrichment(
         args.map, args.expression, args.gene_sets, out_dir=args.out, centroids=args.centroids,

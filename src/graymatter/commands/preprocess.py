@@ -37,8 +37,8 @@ def _add_preprocess(sub) -> None:
 
 
 def _run_preprocess(args) -> int:
-    from .errors import InputError
-    from .workflows.preprocess import QC_TABLE, VOLUMES_TABLE, run_preprocess
+    from ..errors import InputError
+    from ..workflows.preprocess import QC_TABLE, VOLUMES_TABLE, run_preprocess
 
     if bool(args.t1) == bool(args.bids):
         raise InputError("give T1 files or --bids DIR (one of them, not both).")
