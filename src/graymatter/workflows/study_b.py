@@ -313,5 +313,9 @@ def run_study_b(study: str | os.PathLike | LongitudinalSpec, *, progress: bool =
               "software": software_versions(), "run_time_s": round(seconds, 3)}
     write_json(out / "study_b.json", record)
     logger.info("Study B '%s' done in %.0f s: results in %s", spec.name, seconds, out)
-    return StudyBOutputs(spec=spec, paired=paired, clinical=clinical, transcriptomics=genes,
-                         enrichment=tables, out_dir=out, seconds=seconds)
+    outputs = StudyBOutputs(spec=spec, paired=paired, clinical=clinical, transcriptomics=genes,
+                            enrichment=tables, out_dir=out, seconds=seconds)
+    from ..report.html_study_b import write_study_b_report  # matplotlib/nilearn only when needed
+
+    write_study_b_report(outputs)
+    return outputs
