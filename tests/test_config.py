@@ -94,3 +94,17 @@ def test_wrong_types_and_yaml_errors(folder):
         run_study(_write(folder, VALID.replace("random_state: 3",
                                                "random_state: 3\n      height_p: 0.01\n"
                                                "      height_t: 3.0")), progress=False)
+
+
+def test_preprocess_block_errors(folder):
+    base = VALID.replace("    regions: regions.csv\n", "").rstrip() + "\n"
+    with pytest.raises(StudyFileError, match="exactly one of 'images'"):
+        load_study(_write(folder, VALID.rstrip() + "\n    preprocess:\n      t1: '*.nii.gz'\n"))
+    with pytest.raises(StudyFileError, match=r"unknown key 'fwmh'.*'fwhm'"):
+        load_study(_write(folder, base + "    preprocess:\n      t1: '*.nii.gz'\n"
+                                         "      fwmh: 8\n"))
+    with pytest.raises(StudyFileError, match="exactly one of 't1'"):
+        load_study(_write(folder, base + "    preprocess:\n      resolution: 2\n"))
+    spec = load_study(_write(folder, base + "    preprocess:\n      t1: 'raw/*.nii.gz'\n"
+                                            "      resolution: 2\n"))
+    assert spec.preprocess["t1"] == str(folder / "raw" / "*.nii.gz")

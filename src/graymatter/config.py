@@ -20,6 +20,7 @@ _TOP = {
     "regions": "file", "mask": "file", "model": "text", "levels": "mapping", "center": "bool",
     "contrasts": "mapping", "inference": "mapping", "atlas": "mapping or file",
     "demographics": "mapping", "output": "folder", "dtype": "text", "type": "text",
+    "preprocess": "mapping",
 }
 _REQUIRED = ("participants", "model", "contrasts")
 _INFERENCE = {"methods": "list", "n_perm": "int", "height_p": "number", "height_t": "number",
@@ -27,6 +28,9 @@ _INFERENCE = {"methods": "list", "n_perm": "int", "height_p": "number", "height_
               "n_jobs": "int"}
 _ATLAS = {"image": "file", "labels": "file"}
 _DEMOGRAPHICS = {"group": "text", "group_order": "list", "variables": "list"}
+_PREPROCESS = {"t1": "pattern or list", "bids": "folder", "resolution": "number",
+               "fwhm": "number", "denoise": "bool", "n_jobs": "int", "threads_per_subject": "int",
+               "random_state": "int", "syn_iterations": "list"}
 
 
 class StudyFileError(InputError):
@@ -57,6 +61,7 @@ class StudySpec:
     atlas: dict | None = None
     demographics: dict | None = None
     dtype: str = "float64"
+    preprocess: dict | None = None
     lines: dict = field(default_factory=dict, repr=False)
 
     def where(self, *key) -> str:
@@ -205,9 +210,10 @@ def load_study(path: str | os.PathLike) -> StudySpec:
     missing = [k for k in _REQUIRED if k not in data]
     if missing:
         raise StudyFileError(f"{source}: missing required key(s) {', '.join(missing)}.")
-    if ("images" in data) == ("regions" in data):
-        raise StudyFileError(f"{source}: give exactly one of 'images' (voxel data) or 'regions' "
-                             "(a subjects x regions table).")
+    if sum(k in data for k in ("images", "regions", "preprocess")) != 1:
+        raise StudyFileError(f"{source}: give exactly one of 'images' (modulated gray-matter "
+                             "maps), 'preprocess' (raw T1 images to preprocess first) or "
+                             "'regions' (a subjects x regions table).")
     for key in ("name", "id_column", "model", "dtype"):
         check.typed(data.get(key), "text", (key,))
     check.typed(data.get("center", True), "bool", ("center",))
@@ -240,6 +246,7 @@ def load_study(path: str | os.PathLike) -> StudySpec:
         images = [str(check.file(p, ("images", i))) for i, p in enumerate(images)]
     elif images is not None:
         raise check.fail(("images",), "'images' must be a glob pattern or a list of files.")
+    preprocess = _preprocess_block(check, data.get("preprocess"))
     output = data.get("output") or f"{source.stem}-results"
     return StudySpec(
         source=source,
@@ -258,8 +265,37 @@ def load_study(path: str | os.PathLike) -> StudySpec:
         atlas=atlas,
         demographics=demographics,
         dtype=data.get("dtype", "float64"),
+        preprocess=preprocess,
         lines=lines,
     )
+
+
+def _preprocess_block(check: _Checker, block) -> dict | None:
+    """Validate ``preprocess:``: T1 files (``t1``, pattern or list) or a BIDS folder (``bids``)."""
+    if block is None:
+        return None
+    check.typed(block, "mapping", ("preprocess",))
+    check.keys(block, _PREPROCESS, ("preprocess",))
+    block = dict(block)
+    if ("t1" in block) == ("bids" in block):
+        raise check.fail(("preprocess",), "'preprocess' needs exactly one of 't1' (a pattern or "
+                                          "a list of T1 files) or 'bids' (a BIDS folder).")
+    for key in ("resolution", "fwhm"):
+        check.typed(block.get(key), "number", ("preprocess", key))
+    for key in ("n_jobs", "threads_per_subject", "random_state"):
+        check.typed(block.get(key), "int", ("preprocess", key))
+    check.typed(block.get("denoise"), "bool", ("preprocess", "denoise"))
+    check.typed(block.get("syn_iterations"), "list", ("preprocess", "syn_iterations"))
+    if "bids" in block:
+        block["bids"] = check.file(block["bids"], ("preprocess", "bids"))
+    elif isinstance(block["t1"], str):
+        block["t1"] = str(check.file(block["t1"], ("preprocess", "t1"), must_exist=False))
+    elif isinstance(block["t1"], list):
+        block["t1"] = [str(check.file(p, ("preprocess", "t1", i)))
+                       for i, p in enumerate(block["t1"])]
+    else:
+        raise check.fail(("preprocess", "t1"), "'t1' must be a glob pattern or a list of files.")
+    return block
 
 
 # ================================================================================ longitudinal

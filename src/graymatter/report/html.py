@@ -187,6 +187,26 @@ def _contrast_section(glm, contrast, figures: ContrastFigures) -> dict:
     return section
 
 
+def _qc_section(spec, *, max_overlays: int = 6) -> dict | None:
+    """Preprocessing QC (table, homogeneity outliers, overlays) when the study preprocessed T1s."""
+    folder = Path(spec.output) / "preprocess"
+    qc_path = folder / "qc.tsv"
+    if not qc_path.is_file():
+        return None
+    from markupsafe import Markup
+
+    table = pd.read_csv(qc_path, sep="\t", na_values="n/a", dtype={"participant_id": str})
+    outliers = table.loc[table.get("homogeneity_outlier", pd.Series(dtype=float)).eq(True),
+                         "participant_id"].tolist()
+    overlays = sorted(folder.glob("sub-*/anat/*_desc-overlay_qc.png"),
+                      key=lambda p: (not any(p.name.startswith(f"{o}_") for o in outliers), p.name))
+    return {"table": Markup(table.to_html(index=False, na_rep="", border=0,
+                                          float_format=lambda v: f"{v:.3g}")),
+            "outliers": outliers,
+            "overlays": [{"name": p.name.split("_")[0], "src": data_uri(p)}
+                         for p in overlays[:max_overlays]]}
+
+
 def render_study_report(outputs, *, simulated: bool | None = None,
                         figures: dict[str, ContrastFigures] | None = None,
                         methods: Methods | None = None) -> str:
@@ -236,6 +256,7 @@ def render_study_report(outputs, *, simulated: bool | None = None,
         "design_image": data_uri(design_png) if design_png and Path(design_png).is_file() else None,
         "design_formula": glm.design.formula,
         "table1": Markup(outputs.table1.to_html()) if outputs.table1 is not None else None,
+        "qc": _qc_section(outputs.spec),
         "parameters": _parameters(outputs, sidecar),
         "contrasts": [_contrast_section(glm, c, figures[c.name]) for c in glm.contrasts],
         "methods": methods,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from ..config import StudyFileError, StudySpec, load_study
 from ..errors import ContrastError, DesignError, InputError
@@ -29,8 +32,16 @@ class StudyOutputs:
     glm: GLMOutputs
 
 
+# Columns that preprocessing adds to the participants table (volumes in ml).
+VOLUME_COLUMNS = ("tiv", "gm_ml", "wm_ml", "csf_ml")
+
+
 def _check_model(spec: StudySpec, participants) -> None:
     """Build the design and parse each contrast early, so errors point at the study file's line."""
+    if spec.preprocess:  # volumes exist only after preprocessing: stand-ins let the check run now
+        stand_in = np.random.default_rng(0).normal(1500.0, 100.0, len(participants))
+        participants = participants.assign(**{c: stand_in for c in VOLUME_COLUMNS
+                                              if c not in participants.columns})
     try:
         design = make_design(participants, spec.model, levels=spec.levels, center=spec.center)
     except DesignError as err:
@@ -40,6 +51,35 @@ def _check_model(spec: StudySpec, participants) -> None:
             parse_contrast(str(name), expr, design)
         except ContrastError as err:
             raise StudyFileError(f"{spec.where('contrasts', name)}: {err}") from None
+
+
+def _preprocess(spec: StudySpec, participants, progress: bool):
+    """Preprocess the study's raw T1 images; return (participants file with volumes, images)."""
+    from .preprocess import QC_TABLE, preprocess_outputs_for_glm, run_preprocess
+
+    block, folder = spec.preprocess, spec.output / "preprocess"
+    t1 = block.get("t1")
+    if isinstance(t1, str):
+        pattern, t1 = t1, sorted(glob.glob(t1, recursive=True))
+        if not t1:
+            raise StudyFileError(f"{spec.where('preprocess', 't1')}: the pattern {pattern} "
+                                 "matches no file.")
+    result = run_preprocess(
+        t1, bids_dir=block.get("bids"), out_dir=folder,
+        resolution_mm=block.get("resolution", 1.5), fwhm_mm=block.get("fwhm", 10.0),
+        denoise=block.get("denoise", False), n_jobs=block.get("n_jobs", 1),
+        threads_per_subject=block.get("threads_per_subject", 1),
+        random_state=block.get("random_state", 0),
+        syn_iterations=tuple(block.get("syn_iterations", (40, 20, 10))), progress=progress)
+    if result.failed:
+        raise InputError(f"preprocessing failed for {len(result.failed)} subject(s): "
+                         f"{', '.join(result.failed)} (reasons in {folder / QC_TABLE}); fix their "
+                         "T1 images or remove them from the study.")
+    images, volumes = preprocess_outputs_for_glm(folder)
+    added = [c for c in volumes.columns if c not in participants.columns]
+    merged = participants.join(volumes[added])
+    path = write_tsv(spec.output / "participants_with_volumes.tsv", merged)
+    return path, images
 
 
 def write_table1(table: DemographicsTable, out_dir: Path) -> dict[str, Path]:
@@ -92,9 +132,13 @@ def run_study(study: str | os.PathLike | StudySpec, *, progress: bool = True,
         inference = InferenceSettings(**settings)
     except InputError as err:
         raise StudyFileError(f"{spec.where('inference')}: {err}") from None
-    glm = run_glm(spec.participants, images=spec.images, regions=spec.regions, mask=spec.mask,
+    participants_file, images, id_column = spec.participants, spec.images, spec.id_column
+    if spec.preprocess:
+        participants_file, images = _preprocess(spec, participants, progress)
+        id_column = None  # the merged table is written with a participant_id column
+    glm = run_glm(participants_file, images=images, regions=spec.regions, mask=spec.mask,
                   model=spec.model, contrasts=spec.contrasts, levels=spec.levels,
-                  center=spec.center, id_column=spec.id_column, dtype=spec.dtype,
+                  center=spec.center, id_column=id_column, dtype=spec.dtype,
                   out_dir=out_dir, inference=inference, progress=progress)
     outputs = StudyOutputs(spec, table1, glm)
     if glm.grid is not None:  # the regional (Study B) report is written by its own workflow
