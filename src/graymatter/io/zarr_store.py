@@ -1,0 +1,222 @@
+"""A subjects x voxels matrix stored chunked on disk (zarr), written one image at a time.
+
+Layout of a store (a zarr v3 group folder)::
+
+    store.zarr/
+      Y      (n_subjects, n_voxels) float32|float64, chunks (chunk_subjects, chunk_voxels)
+      mask   (X, Y, Z) uint8, only when written from images (or with a grid)
+      attrs  {"graymatter": "subjects x voxels", "affine": 4x4 or null}
+
+Chunks span ``chunk_subjects`` rows rather than every subject: a chunk holding all subjects would
+be rewritten once per image while streaming images in. Readers take voxel blocks over all rows
+(``Y[:, lo:hi]``), reading ``n_subjects / chunk_subjects`` chunks per block.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from graymatter.datasets.templates import mask_to_grid
+from graymatter.errors import InputError
+from graymatter.io.images import MaskedGrid
+
+__all__ = ["write_matrix_zarr", "open_matrix_zarr"]
+
+logger = logging.getLogger("graymatter")
+
+
+def _image_rows(paths, mask, atol):
+    """(n, m, grid, row(i)) reading one image per call, after checking every header."""
+    paths = [Path(p) for p in paths]
+    headers = []
+    for path in paths:
+        if not path.is_file():
+            raise InputError(f"Image file '{path}' does not exist. Check the path.")
+        try:
+            img = nib.load(path)
+        except Exception as exc:  # nibabel raises many types
+            raise InputError(f"Cannot read image '{path}': {exc}. Expected a 3-D NIfTI image.") from exc
+        if len(img.shape) < 3 or any(s != 1 for s in img.shape[3:]):
+            raise InputError(f"Image '{path}' has shape {img.shape}: expected one 3-D volume per file.")
+        if headers and (img.shape[:3] != headers[0][1].shape[:3]
+                        or not np.allclose(img.affine, headers[0][1].affine, atol=atol)):
+            raise InputError(f"Image '{path}' is not on the grid of the first image '{paths[0]}' "
+                             f"(shape {img.shape[:3]} vs {headers[0][1].shape[:3]} or a different "
+                             "affine); resample all images to one grid first.")
+        headers.append((path, img))
+    shape, affine = tuple(headers[0][1].shape[:3]), np.asarray(headers[0][1].affine, np.float64)
+    voxels = mask_to_grid(mask, shape, affine, atol=atol)
+    if not voxels.any():
+        raise InputError(f"The mask has no voxel inside the images' grid {shape}: pass a mask in "
+                         "the images' space.")
+    grid = MaskedGrid(voxels, affine)
+
+    def row(i):
+        path, img = headers[i]
+        data = np.asanyarray(img.dataobj).reshape(shape)[grid.mask]
+        img.uncache()
+        return data
+
+    return len(paths), grid.n_voxels, grid, row
+
+
+def _array_rows(source):
+    shape = getattr(source, "shape", None)
+    if shape is None:
+        source = np.asarray(source)
+        shape = source.shape
+    if len(shape) != 2 or shape[0] < 1 or shape[1] < 1:
+        raise InputError(f"write_matrix_zarr: an array source must be (n_subjects, n_voxels) with "
+                         f"both > 0; found shape {tuple(shape)}.")
+    return int(shape[0]), int(shape[1]), None, lambda i: np.asarray(source[i])
+
+
+def write_matrix_zarr(source, store, *, mask=None, grid: MaskedGrid | None = None,
+                      chunk_voxels: int = 16384, chunk_subjects: int = 64, dtype: str = "float32",
+                      atol: float = 1e-3, overwrite: bool = False) -> Path:
+    """Write a subjects x voxels matrix to a chunked zarr store, one subject at a time.
+
+    Memory holds one image plus one row block of ``chunk_subjects`` subjects x all voxels
+    (whatever the number of subjects). The store is written in a temporary folder beside
+    ``store`` and renamed when complete, so an interrupted write never leaves a store that looks
+    finished.
+
+    Parameters
+    ----------
+    source : sequence of paths, or (n_subjects, n_voxels) array-like
+        3-D images on one grid (read lazily, one at a time), or a matrix: any object with
+        ``.shape`` whose ``source[i]`` gives row ``i`` (an ndarray, a memmap, a lazy generator).
+    store : str or os.PathLike
+        Folder of the zarr store, e.g. ``"derivatives/gm.zarr"``.
+    mask : None, path, nibabel image or (X, Y, Z) bool ndarray, default=None
+        Images only: voxels to keep (None: the MNI152 gray-matter mask on the images' grid).
+    grid : MaskedGrid, optional
+        Arrays only: the grid the columns belong to, saved with the store.
+    chunk_voxels : int, default=16384
+        Voxels per chunk (the unit of a voxel block read).
+    chunk_subjects : int, default=64
+        Subjects per chunk (and rows buffered while writing).
+    dtype : {"float32", "float64"}, default="float32"
+    atol : float, default=1e-3
+        Tolerance (mm) when comparing image affines.
+    overwrite : bool, default=False
+        Replace an existing store.
+
+    Returns
+    -------
+    store : pathlib.Path
+
+    Raises
+    ------
+    InputError
+        Bad parameters, an existing store without ``overwrite``, unreadable or mismatched images,
+        a row of the wrong length.
+
+    Examples
+    --------
+    >>> write_matrix_zarr(np.zeros((3, 10)), "m.zarr", chunk_voxels=4)  # doctest: +SKIP
+    PosixPath('m.zarr')
+    """
+    import zarr
+
+    store = Path(store)
+    if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise InputError(f"dtype must be 'float32' or 'float64', got {dtype!r}.")
+    for name, value in (("chunk_voxels", chunk_voxels), ("chunk_subjects", chunk_subjects)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InputError(f"{name} must be a positive integer, got {value!r}.")
+    if store.exists() and not overwrite:
+        raise InputError(f"The zarr store '{store}' already exists; pass overwrite=True to replace "
+                         "it or choose another path.")
+    is_paths = isinstance(source, (list, tuple)) and source and isinstance(source[0], (str, os.PathLike))
+    if isinstance(source, (str, os.PathLike)):
+        raise InputError("write_matrix_zarr: pass a list of image paths (or an array), not a single "
+                         f"path {str(source)!r}.")
+    n, m, img_grid, row = _image_rows(source, mask, atol) if is_paths else _array_rows(source)
+    grid = img_grid if img_grid is not None else grid
+    if grid is not None and grid.n_voxels != m:
+        raise InputError(f"grid has {grid.n_voxels} mask voxels but the matrix has {m} columns.")
+
+    store.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{store.name}.", suffix=".tmp", dir=store.parent))
+    try:
+        root = zarr.open_group(str(tmp), mode="w")
+        Y = root.create_array("Y", shape=(n, m), chunks=(min(chunk_subjects, n), min(chunk_voxels, m)),
+                              dtype=dtype)
+        if grid is not None:
+            root.create_array("mask", data=grid.mask.astype(np.uint8))
+        root.attrs.update({"graymatter": "subjects x voxels",
+                           "affine": None if grid is None else grid.affine.tolist()})
+        buf = np.empty((min(chunk_subjects, n), m), dtype=dtype)
+        for lo in range(0, n, chunk_subjects):
+            hi = min(lo + chunk_subjects, n)
+            for i in range(lo, hi):
+                r = np.asarray(row(i)).reshape(-1)
+                if r.shape[0] != m:
+                    raise InputError(f"write_matrix_zarr: row {i} has {r.shape[0]} values, "
+                                     f"expected {m} (one per voxel).")
+                buf[i - lo] = r
+            Y[lo:hi] = buf[:hi - lo]  # whole chunks: each chunk is written once
+        if store.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{store.name}.", suffix=".old", dir=store.parent))
+            os.replace(store, trash / "old")
+            os.replace(tmp, store)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, store)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("Wrote %d subjects x %d voxels to %s (chunks %d x %d, %s)", n, m, store,
+                min(chunk_subjects, n), min(chunk_voxels, m), dtype)
+    return store
+
+
+def open_matrix_zarr(store):
+    """Open a store written by :func:`write_matrix_zarr` (lazily: nothing is read yet).
+
+    Parameters
+    ----------
+    store : str or os.PathLike
+
+    Returns
+    -------
+    Y : (n_subjects, n_voxels) zarr.Array
+        Slice it to read, e.g. ``Y[:, lo:hi]`` -> ndarray.
+    grid : MaskedGrid or None
+        The voxel grid, when the store was written from images or with ``grid=``.
+
+    Raises
+    ------
+    InputError
+        The folder is missing or is not a graymatter matrix store.
+
+    Examples
+    --------
+    >>> Y, grid = open_matrix_zarr("derivatives/gm.zarr")  # doctest: +SKIP
+    >>> block = Y[:, :16384]  # doctest: +SKIP
+    """
+    import zarr
+
+    store = Path(store)
+    if not store.is_dir():
+        raise InputError(f"The zarr store '{store}' does not exist; write it with "
+                         "write_matrix_zarr(images, store).")
+    try:
+        root = zarr.open_group(str(store), mode="r")
+        Y = root["Y"]
+    except Exception as exc:  # zarr raises several types for a foreign folder
+        raise InputError(f"'{store}' is not a graymatter matrix store (no array 'Y'): {exc}. "
+                         "Write it with write_matrix_zarr.") from exc
+    affine = root.attrs.get("affine")
+    grid = None
+    if affine is not None and "mask" in root:
+        grid = MaskedGrid(np.asarray(root["mask"][...]).astype(bool), np.asarray(affine))
+    return Y, grid

@@ -1,0 +1,93 @@
+"""Executors: serial, joblib and a real dask LocalCluster (2 worker processes on loopback)."""
+
+import os
+
+import numpy as np
+import pytest
+
+from graymatter.errors import InputError
+from graymatter.io.zarr_store import write_matrix_zarr
+from graymatter.parallel import Executor, get_executor
+from graymatter.stats.streaming import streamed_glm, streamed_max_t
+
+pytest.importorskip("distributed")
+
+
+def _seeded_draw(item):
+    seed, size = item
+    return np.random.default_rng(seed).standard_normal(size).sum()
+
+
+def _die_once(item):
+    """Kill this worker's process the first time the marked task runs anywhere."""
+    marker, value = item
+    if value == 3 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    return value * value
+
+
+@pytest.fixture(scope="module")
+def dask_ex():
+    with get_executor("dask", dask_local=2, retries=2) as ex:
+        yield ex
+
+
+@pytest.fixture
+def problem(tmp_path, rng):
+    n, m = 24, 900
+    X = np.column_stack([np.ones(n), rng.standard_normal(n), np.repeat([0.0, 1.0], n // 2)])
+    Y = rng.standard_normal((n, m)) + 0.7 * X[:, [2]] * (np.arange(m) < 40)
+    store = write_matrix_zarr(Y, tmp_path / "y.zarr", chunk_voxels=128, dtype="float64")
+    return store, X
+
+
+def test_map_keeps_order_and_seeds(dask_ex):
+    items = [(s, 50) for s in range(12)]
+    serial = get_executor("serial").map(_seeded_draw, items)
+    assert serial == [_seeded_draw(i) for i in items]
+    assert get_executor("joblib", n_jobs=2).map(_seeded_draw, items) == serial
+    assert dask_ex.n_workers == 2
+    assert dask_ex.map(_seeded_draw, items) == serial
+    assert dask_ex.map(_seeded_draw, []) == []
+
+
+def test_glm_and_max_t_same_on_dask_as_serial(dask_ex, problem):
+    store, X = problem
+    t_s, df_s = streamed_glm(store, X, [0, 0, 1], block_voxels=256)
+    t_d, df_d = streamed_glm(store, X, [0, 0, 1], block_voxels=256, executor=dask_ex)
+    assert df_s == df_d == 21
+    np.testing.assert_array_equal(t_d, t_s)
+    null_s = streamed_max_t(store, X, [0, 0, 1], n_perm=200, random_state=4, block_voxels=256)
+    null_d = streamed_max_t(store, X, [0, 0, 1], n_perm=200, random_state=4, block_voxels=256,
+                            executor=dask_ex)
+    np.testing.assert_array_equal(null_d, null_s)
+    assert null_s.min() > 0 and np.all(null_s < np.inf)
+
+
+def test_worker_killed_mid_run_still_completes(tmp_path):
+    # Own cluster: the killed worker is restarted by its nanny, which must not disturb other tests.
+    marker = str(tmp_path / "killed")
+    items = [(marker, v) for v in range(6)]
+    with get_executor("dask", dask_local=2, retries=2) as ex:
+        out = ex.map(_die_once, items)
+    assert os.path.exists(marker)  # the worker really died once
+    assert out == [v * v for v in range(6)]
+
+
+def test_executor_errors(problem):
+    store, X = problem
+    with pytest.raises(InputError, match="kind must be one of"):
+        get_executor("mpi")
+    with pytest.raises(InputError, match="exactly one of"):
+        get_executor("dask")
+    with pytest.raises(InputError, match="exactly one of"):
+        get_executor("dask", scheduler="tcp://127.0.0.1:1", dask_local=2)
+    with pytest.raises(InputError, match="n_jobs"):
+        get_executor("joblib", n_jobs=0)
+    with pytest.raises(InputError, match="retries"):
+        get_executor("dask", dask_local=1, retries=-1)
+    with pytest.raises(InputError, match="executor must come from"):
+        streamed_glm(store, X, [0, 0, 1], executor="dask")
+    with get_executor("serial") as ex:
+        assert isinstance(ex, Executor) and ex.n_workers == 1
