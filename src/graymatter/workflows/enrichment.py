@@ -37,7 +37,7 @@ from graymatter.transcriptomics.genesets import GeneSets, read_gene_table, read_
 from graymatter.transcriptomics.gsea import GSEAResult, gsea_prerank
 from graymatter.transcriptomics.ora import ora, reduce_redundancy
 from graymatter.transcriptomics.spatial_enrichment import gene_scores, spatial_enrichment
-from graymatter.workflows.transcriptomics import (_centroid_frames, _load_expression,
+from graymatter.workflows.transcriptomics import (centroid_frames, load_expression,
                                                   read_brain_map)
 
 __all__ = ["EnrichmentOutputs", "run_enrichment", "load_gene_sets", "read_gene_lists"]
@@ -298,11 +298,11 @@ def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
     sets, sets_info = load_gene_sets(gene_sets)
     lists, list_records = read_gene_lists(gene_lists)
     ymap = read_brain_map(brain_map, region_column=region_column, value_column=map_column)
-    expr, expr_info = _load_expression(expression, duplicate_genes)
+    expr, expr_info = load_expression(expression, duplicate_genes)
     y, X, report = match_regions(ymap, expr, hemisphere=hemisphere)
     spin_seed, gsea_seed, classic_seed = np.random.SeedSequence(random_state).spawn(3)
 
-    frames = _centroid_frames(centroids, centroid_names, annot_lh, sphere_lh, annot_rh,
+    frames = centroid_frames(centroids, centroid_names, annot_lh, sphere_lh, annot_rh,
                               sphere_rh, expr)
     nulls, no_centroid = None, []
     if frames and n_spins > 0:

@@ -99,10 +99,10 @@ def _regions(spec: LongitudinalSpec, out: Path):
 def _spins(spec: LongitudinalSpec, t_map: pd.Series, expression_index, cache: Path):
     """Spin indices over the regions of the gene PLS, in its order (same seed, same cache)."""
     from ..transcriptomics.nulls import spin_permutations
-    from .transcriptomics import _centroid_frames
+    from .transcriptomics import centroid_frames
 
     tx = spec.transcriptomics
-    frames = _centroid_frames(tx.get("centroids"), tx.get("centroid_names"), tx.get("annot_lh"),
+    frames = centroid_frames(tx.get("centroids"), tx.get("centroid_names"), tx.get("annot_lh"),
                               tx.get("sphere_lh"), tx.get("annot_rh"), tx.get("sphere_rh"),
                               pd.DataFrame(index=expression_index))
     if not frames or int(tx.get("n_spins", 1000)) == 0:
@@ -271,11 +271,11 @@ def run_study_b(study: str | os.PathLike | LongitudinalSpec, *, progress: bool =
         summary["transcriptomics"] = genes.to_dict()
         if spec.enrichment:
             from ..transcriptomics.expression import match_regions
-            from .transcriptomics import _load_expression
+            from .transcriptomics import load_expression
 
             with warnings.catch_warnings():  # run_transcriptomics already warned about these
                 warnings.simplefilter("ignore", GraymatterWarning)
-                expr, _ = _load_expression(str(tx["expression"]), "drop")
+                expr, _ = load_expression(str(tx["expression"]), "drop")
             y, X, _ = match_regions(t_map, expr, hemisphere=None if hemisphere == "both"
                                     else hemisphere)
             regions = list(genes.scores.index)

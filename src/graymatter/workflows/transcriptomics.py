@@ -102,7 +102,8 @@ def read_brain_map(path_or_series, *, region_column: str | None = None,
     return series
 
 
-def _load_expression(expression, duplicate_genes) -> tuple[pd.DataFrame, dict]:
+def load_expression(expression, duplicate_genes) -> tuple[pd.DataFrame, dict]:
+    """Expression (regions x genes) from a frame, a registry name or a file, with its record."""
     if isinstance(expression, pd.DataFrame):
         return read_expression(expression, duplicate_genes=duplicate_genes), {"source": "DataFrame"}
     if isinstance(expression, str) and expression in REGISTRY:
@@ -117,7 +118,7 @@ def _load_expression(expression, duplicate_genes) -> tuple[pd.DataFrame, dict]:
             {"source": "file", **input_record(path)})
 
 
-def _centroid_frames(centroids, centroid_names, annot_lh, sphere_lh, annot_rh, sphere_rh,
+def centroid_frames(centroids, centroid_names, annot_lh, sphere_lh, annot_rh, sphere_rh,
                      expression) -> list[pd.DataFrame]:
     """Centroid tables (index = canonical region names) per hemisphere block, in spin order."""
     from graymatter.transcriptomics.centroids import parcel_centroids, read_centroids
@@ -229,11 +230,11 @@ def run_transcriptomics(brain_map, expression, *, out_dir, centroids=None, centr
     if isinstance(n_spins, bool) or not isinstance(n_spins, (int, np.integer)) or n_spins < 0:
         raise InputError(f"n_spins must be an integer >= 0, got {n_spins!r}")
     ymap = read_brain_map(brain_map, region_column=region_column, value_column=map_column)
-    expr, expr_info = _load_expression(expression, duplicate_genes)
+    expr, expr_info = load_expression(expression, duplicate_genes)
     y, X, report = match_regions(ymap, expr, hemisphere=hemisphere)
     spin_seed, boot_seed = np.random.SeedSequence(random_state).spawn(2)
 
-    frames = _centroid_frames(centroids, centroid_names, annot_lh, sphere_lh, annot_rh,
+    frames = centroid_frames(centroids, centroid_names, annot_lh, sphere_lh, annot_rh,
                               sphere_rh, expr)
     nulls = blocks = None
     no_centroid: list[str] = []
