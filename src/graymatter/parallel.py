@@ -156,7 +156,8 @@ def get_executor(kind: str = "serial", *, n_jobs: int = 1, scheduler: str | None
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:
-        raise InputError("kind='dask' needs dask.distributed: pip install 'dask[distributed]'.") from exc
+        raise InputError("kind='dask' needs dask.distributed: pip install 'graymatter[scale]' "
+                         "(or 'dask[distributed]').") from exc
     if dask_local is not None:
         if isinstance(dask_local, bool) or not isinstance(dask_local, int) or dask_local < 1:
             raise InputError(f"dask_local must be a positive number of workers, got {dask_local!r}.")

@@ -78,6 +78,16 @@ def _array_rows(source):
     return int(shape[0]), int(shape[1]), None, lambda i: np.asarray(source[i])
 
 
+def _zarr():
+    """The zarr module, or an error that says how to install it."""
+    try:
+        import zarr
+    except ImportError as exc:
+        raise InputError("out-of-core data need the zarr package: pip install "
+                         "'graymatter[scale]' (or pip install zarr).") from exc
+    return zarr
+
+
 def write_matrix_zarr(source, store, *, mask=None, grid: MaskedGrid | None = None,
                       chunk_voxels: int = 16384, chunk_subjects: int = 64, dtype: str = "float32",
                       atol: float = 1e-3, overwrite: bool = False) -> Path:
@@ -124,8 +134,7 @@ def write_matrix_zarr(source, store, *, mask=None, grid: MaskedGrid | None = Non
     >>> write_matrix_zarr(np.zeros((3, 10)), "m.zarr", chunk_voxels=4)  # doctest: +SKIP
     PosixPath('m.zarr')
     """
-    import zarr
-
+    zarr = _zarr()
     store = Path(store)
     if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise InputError(f"dtype must be 'float32' or 'float64', got {dtype!r}.")
@@ -203,8 +212,7 @@ def open_matrix_zarr(store):
     >>> Y, grid = open_matrix_zarr("derivatives/gm.zarr")  # doctest: +SKIP
     >>> block = Y[:, :16384]  # doctest: +SKIP
     """
-    import zarr
-
+    zarr = _zarr()
     store = Path(store)
     if not store.is_dir():
         raise InputError(f"The zarr store '{store}' does not exist; write it with "
