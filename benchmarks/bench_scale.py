@@ -9,18 +9,23 @@ Data: N simulated subjects on the 2 mm MNI152 gray-matter mask (181,054 voxels),
 zarr store (float32, chunks 64 subjects x ``chunk_voxels``) from lazily generated rows, so the
 writer never holds the matrix. Design: intercept, age, group (half/half); contrast on group,
 planted effect of 0.3 SD in the first 2,000 voxels. Each (N, workers) configuration runs in a
-fresh process: time of the write, of the streamed GLM and of ``streamed_max_t``, and peak RSS
-(max over the driver and every dask worker process, from getrusage after the cluster closed).
+fresh process: time of the write, of the streamed GLM and of ``streamed_max_t``; peak RSS of the
+largest single process (getrusage over the driver and the dask workers, read after the cluster
+closed) and the peak of the *sum* over the driver and all its workers (psutil, sampled every
+0.2 s); the machine's load average before each run (another job on a 2-core machine halves the
+throughput of 2 workers).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -37,6 +42,38 @@ class SimRows:
         row = np.random.default_rng([self.seed, i]).standard_normal(self.shape[1], dtype=np.float32)
         row[:2000] += 0.3 * self.group[i]
         return row
+
+
+class TreeRSS:
+    """Peak of the summed RSS of this process and its descendants, sampled in a thread."""
+
+    def __init__(self, interval=0.2):
+        import psutil
+
+        self.proc, self.interval, self.peak = psutil.Process(), interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        import psutil
+
+        while not self._stop.is_set():
+            total = 0
+            for p in [self.proc, *self.proc.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
 
 
 def run_one(n: int, workers: int, n_perm: int, chunk_voxels: int, folder: str) -> dict:
@@ -57,7 +94,8 @@ def run_one(n: int, workers: int, n_perm: int, chunk_voxels: int, folder: str) -
         write_matrix_zarr(SimRows(n, grid.n_voxels, group), store, grid=grid,
                           chunk_voxels=chunk_voxels)
     t_write = time.perf_counter() - t0
-    with get_executor("dask", dask_local=workers) as ex:
+    load = os.getloadavg()[0]
+    with TreeRSS() as tree, get_executor("dask", dask_local=workers) as ex:
         t0 = time.perf_counter()
         t, _ = streamed_glm(store, X, [0, 0, 1], executor=ex)
         t_glm = time.perf_counter() - t0
@@ -68,7 +106,8 @@ def run_one(n: int, workers: int, n_perm: int, chunk_voxels: int, folder: str) -
               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024**2  # KiB -> GiB
     p_fwe = (1 + np.sum(null[:, None] >= t[None, :2000], axis=0)) / (1 + n_perm)
     return {"N": n, "workers": workers, "voxels": grid.n_voxels, "write_s": t_write,
-            "glm_s": t_glm, "perm_s": t_perm, "peak_rss_gb": rss,
+            "glm_s": t_glm, "perm_s": t_perm, "peak_rss_gb": rss, "tree_rss_gb": tree.peak / 1024**3,
+            "load": load,
             "planted_detected": float(np.mean(p_fwe <= 0.05)), "null_mean": float(null.mean())}
 
 
@@ -77,7 +116,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[500, 2000])
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--n-perm", type=int, default=1000)
-    ap.add_argument("--chunk-voxels", type=int, default=8192)
+    ap.add_argument("--chunk-voxels", type=int, default=4096)
     ap.add_argument("--folder", default=None, help="where the zarr stores go (default: a temp dir)")
     ap.add_argument("--one", nargs=2, type=int, help=argparse.SUPPRESS)  # internal: N workers
     args = ap.parse_args()
@@ -85,16 +124,19 @@ def main() -> None:
         print(json.dumps(run_one(*args.one, args.n_perm, args.chunk_voxels, args.folder)))
         return
     folder = args.folder or tempfile.mkdtemp(prefix="bench_scale_")
-    print(f"{'N':>6} {'workers':>7} {'write s':>8} {'GLM s':>7} {'perm s':>8} {'perm/s':>7} "
-          f"{'peak RSS GB':>11} {'detected':>8}")
+    print(f"{'N':>6} {'workers':>7} {'load':>5} {'write s':>8} {'GLM s':>7} {'perm s':>8} "
+          f"{'perm/s':>7} {'ms/perm/1k subj':>15} {'max proc GB':>11} {'all procs GB':>12} "
+          f"{'detected':>8}")
     for n in args.sizes:
         for w in args.workers:
             out = subprocess.run([sys.executable, __file__, "--one", str(n), str(w), "--n-perm",
                                   str(args.n_perm), "--chunk-voxels", str(args.chunk_voxels),
                                   "--folder", folder], capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"{r['N']:>6} {r['workers']:>7} {r['write_s']:>8.1f} {r['glm_s']:>7.1f} "
-                  f"{r['perm_s']:>8.1f} {args.n_perm / r['perm_s']:>7.1f} {r['peak_rss_gb']:>11.2f} "
+            per_k = 1000 * r["perm_s"] / args.n_perm / (r["N"] / 1000)
+            print(f"{r['N']:>6} {r['workers']:>7} {r['load']:>5.2f} {r['write_s']:>8.1f} "
+                  f"{r['glm_s']:>7.1f} {r['perm_s']:>8.1f} {args.n_perm / r['perm_s']:>7.1f} "
+                  f"{per_k:>15.1f} {r['peak_rss_gb']:>11.2f} {r['tree_rss_gb']:>12.2f} "
                   f"{r['planted_detected']:>8.2f}", flush=True)
 
 

@@ -7,8 +7,12 @@ import pytest
 
 from graymatter.errors import InputError
 from graymatter.io.zarr_store import write_matrix_zarr
-from graymatter.parallel import Executor, get_executor
+from graymatter.io.images import MaskedGrid
+from graymatter.parallel import Executor, as_executor, get_executor
+from graymatter.stats.clusters import ClusterStatistic
+from graymatter.stats.permutation import permutation_test
 from graymatter.stats.streaming import streamed_glm, streamed_max_t
+from graymatter.stats.tfce import TFCEStatistic
 
 pytest.importorskip("distributed")
 
@@ -65,6 +69,46 @@ def test_glm_and_max_t_same_on_dask_as_serial(dask_ex, problem):
     assert null_s.min() > 0 and np.all(null_s < np.inf)
 
 
+def _total(item):
+    data, k = item
+    return float(np.sum(data) * k)
+
+
+def test_share_sends_data_once_and_progress_counts_tasks(dask_ex, capsys):
+    data = np.arange(1000.0)
+    for ex in (get_executor("serial"), get_executor("joblib", n_jobs=2), dask_ex):
+        handle = ex.share(data)
+        out = ex.map(_total, [(handle, k) for k in range(5)], progress=True, desc="demo")
+        assert out == [float(data.sum() * k) for k in range(5)]
+        err = capsys.readouterr().err
+        assert "demo: 100%" in err and "5/5" in err, err
+
+
+def test_tfce_and_cluster_permutations_same_on_dask_as_serial(dask_ex, rng):
+    """Spatial statistics need whole maps: the dask tasks are blocks of relabellings."""
+    shape = (9, 10, 8)
+    grid = MaskedGrid(np.ones(shape, bool), np.diag([2.0, 2.0, 2.0, 1.0]))
+    n = 20
+    X = np.column_stack([np.ones(n), rng.standard_normal(n), np.repeat([0.0, 1.0], n // 2)])
+    field = rng.standard_normal((n, *shape))
+    for _ in range(2):  # a little spatial smoothness so clusters and TFCE have work to do
+        field = (field + np.roll(field, 1, 1) + np.roll(field, 1, 2) + np.roll(field, 1, 3)) / 2
+    Y = field.reshape(n, -1) + 0.8 * X[:, [2]] * (np.arange(grid.n_voxels) < 60)
+    stats = [TFCEStatistic(grid), ClusterStatistic(grid, height=2.5)]
+    kw = dict(n_perm=150, random_state=3, statistics=stats, two_sided=True, batch_size=16,
+              progress=False)
+    serial = permutation_test(Y, X, [0, 0, 1], **kw)
+    on_dask = permutation_test(Y, X, [0, 0, 1], executor=dask_ex, **kw)
+    assert set(serial.null_max) == {"max_stat", "tfce", "cluster_extent", "cluster_mass"}
+    for name, null in serial.null_max.items():
+        np.testing.assert_array_equal(on_dask.null_max[name], null, err_msg=name)
+        assert np.ptp(null) > 0, name  # a real null distribution, not a constant
+    np.testing.assert_array_equal(on_dask.p_unc, serial.p_unc)
+    np.testing.assert_array_equal(on_dask.p_fwe, serial.p_fwe)
+    threads = permutation_test(Y, X, [0, 0, 1], executor=get_executor("joblib", n_jobs=2), **kw)
+    np.testing.assert_array_equal(threads.null_max["tfce"], serial.null_max["tfce"])
+
+
 def test_worker_killed_mid_run_still_completes(tmp_path):
     # Own cluster: the killed worker is restarted by its nanny, which must not disturb other tests.
     marker = str(tmp_path / "killed")
@@ -91,3 +135,6 @@ def test_executor_errors(problem):
         streamed_glm(store, X, [0, 0, 1], executor="dask")
     with get_executor("serial") as ex:
         assert isinstance(ex, Executor) and ex.n_workers == 1
+    assert as_executor(None).kind == "serial"
+    with pytest.raises(InputError, match="executor must come from"):
+        permutation_test(np.ones((4, 3)), np.ones((4, 1)), [1.0], executor=2, progress=False)

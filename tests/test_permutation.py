@@ -127,8 +127,8 @@ def test_blocks_rank_deficient_design_and_large_n_path(rng, monkeypatch):
     for row in T:  # every permutation stays within its block
         np.testing.assert_array_equal(blocks[row], blocks)
     expected = naive_maps(Y, X, c, "t", "freedman-lane", T)
-    for max_n_basis in (4096, 5):  # 5: forces E = R_Z Y at full height
-        monkeypatch.setattr(perm_mod, "_MAX_N_BASIS", max_n_basis)
+    for with_basis in (True, False):  # False: E = R_Z Y at full height
+        monkeypatch.setattr(perm_mod, "_basis_pays", lambda *args, use=with_basis: use)
         rec = Recorder()
         permutation_test(Y, X, c, n_perm=30, blocks=blocks, random_state=11, statistics=[rec],
                          progress=False)

@@ -184,3 +184,28 @@ def test_cli_exits_nonzero_naming_failures(tmp_path, capsys, shared_data):
     for pid in BAD:
         assert f"FAILED {pid}" in printed
     assert "6 subject(s) failed" in printed
+
+
+def test_dask_cluster_gives_the_same_outputs(run, tmp_path):
+    """Two real T1s as tasks on a 2-worker dask LocalCluster: the same files as local processes."""
+    pytest.importorskip("distributed")
+    from graymatter.parallel import get_executor
+
+    result, t1 = run
+    with get_executor("dask", dask_local=2) as ex:
+        on_dask = run_preprocess(t1, out_dir=tmp_path, executor=ex, **FAST)
+    assert list(on_dask.qc.index) == ["sub-IXI012HH1211", "sub-IXI015HH1258"]
+    assert (on_dask.qc["status"] == "done").all()
+    for pid in on_dask.qc.index:
+        files = _files(tmp_path / pid / "anat", pid)
+        reference = _files(result.out_dir / pid / "anat", pid)
+        for key, path in files.items():
+            if key in ("sidecar", "overlay"):
+                continue
+            if path.name.endswith(".nii.gz"):
+                np.testing.assert_allclose(_load(path), _load(reference[key]), atol=1e-6,
+                                           err_msg=f"{pid} {key}")
+            else:
+                assert filecmp.cmp(path, reference[key], shallow=False), (pid, key)
+    cols = ["gm_ml", "wm_ml", "csf_ml", "tiv_ml"]
+    pd.testing.assert_frame_equal(on_dask.qc.loc[:, cols], result.qc.loc[on_dask.qc.index, cols])

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Sequence
 
 from . import __version__
+from .commands.executor import add_executor_options, open_executor
 from .errors import GraymatterError, InputError
 
 logger = logging.getLogger("graymatter")
@@ -105,6 +106,7 @@ def _add_glm(sub) -> None:
     inf.add_argument("--atlas", metavar="NIFTI",
                      help="label atlas for the cluster table (default: Desikan-Killiany)")
     inf.add_argument("--atlas-labels", metavar="TABLE", help="label table (TSV/CSV) of --atlas")
+    add_executor_options(p)
 
 
 def _run_glm(args) -> int:
@@ -120,11 +122,12 @@ def _run_glm(args) -> int:
         height_t=args.height_t, connectivity=args.connectivity, tfce=args.tfce,
         two_sided=args.two_sided, random_state=args.seed, n_jobs=args.n_jobs, atlas=args.atlas,
         atlas_labels=args.atlas_labels)
-    out = run_glm(args.participants, images=images, regions=args.regions, mask=args.mask,
-                  model=args.model, contrasts=contrasts, levels=levels,
-                  center=not args.no_center, id_column=args.id_column,
-                  dtype="float32" if args.float32 else "float64", out_dir=args.out,
-                  inference=inference, progress=not args.quiet)
+    with open_executor(args) as executor:
+        out = run_glm(args.participants, images=images, regions=args.regions, mask=args.mask,
+                      model=args.model, contrasts=contrasts, levels=levels,
+                      center=not args.no_center, id_column=args.id_column,
+                      dtype="float32" if args.float32 else "float64", out_dir=args.out,
+                      inference=inference, progress=not args.quiet, executor=executor)
     if any(inf.table is not None for inf in out.inference.values()):
         from .report.cluster_table import format_cluster_table
 
@@ -149,12 +152,29 @@ def _run_study(args) -> int:
 
     spec = load_any_study(args.study)  # dispatch on the file's `type`
     if isinstance(spec, LongitudinalSpec):
+        if args.dry_run or args.dask_local or args.scheduler:
+            raise InputError("--dry-run, --dask-local and --scheduler apply to cross-sectional "
+                             "(voxel or region) study files; a longitudinal study holds only "
+                             "subjects x regions and runs in this process (remove the option).")
         from .workflows.demo import study_b_text
         from .workflows.study_b import run_study_b
 
         print(study_b_text(run_study_b(spec, progress=not args.quiet)))
         return 0
-    out = run_study(spec, progress=not args.quiet, n_jobs=args.n_jobs)
+    if args.dry_run:
+        from .workflows.plan import plan_study
+
+        kind, workers = "serial", 1
+        if args.dask_local:
+            kind, workers = "dask", args.dask_local
+        elif args.scheduler:
+            kind, workers = "dask", _scheduler_workers(args.scheduler)
+        elif (args.n_jobs or spec.inference.get("n_jobs", 1)) != 1:
+            kind, workers = "joblib", args.n_jobs or spec.inference.get("n_jobs", 1)
+        print(plan_study(spec, executor=kind, n_workers=workers).to_text())
+        return 0
+    with open_executor(args) as executor:
+        out = run_study(spec, progress=not args.quiet, n_jobs=args.n_jobs, executor=executor)
     if out.table1 is not None:
         print(out.table1.to_markdown())
     if any(inf.table is not None for inf in out.glm.inference.values()):
@@ -165,6 +185,14 @@ def _run_study(args) -> int:
             print(format_cluster_table(inf.table))
     print(f"\nresults in {out.glm.out_dir}")
     return 0
+
+
+def _scheduler_workers(address: str) -> int:
+    """Workers connected to a running dask scheduler (for the plan)."""
+    from .parallel import get_executor
+
+    with get_executor("dask", scheduler=address) as ex:
+        return max(ex.n_workers, 1)
 
 
 def _run_simulate(args) -> int:
@@ -211,6 +239,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     run = sub.add_parser("run", help="run a study file (YAML) end to end")
     run.add_argument("study", metavar="STUDY.yaml")
     run.add_argument("--n-jobs", type=int, help="override the study's inference.n_jobs")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the task plan and estimated memory, and stop")
+    add_executor_options(run)
     sim = sub.add_parser("simulate", help="write a simulated VBM cohort (images + participants)")
     sim.add_argument("--out", required=True, metavar="DIR")
     what = sim.add_mutually_exclusive_group(required=True)

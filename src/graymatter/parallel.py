@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 
 from graymatter.errors import InputError, format_choices
 
-__all__ = ["Executor", "get_executor"]
+__all__ = ["Executor", "get_executor", "as_executor"]
 
 logger = logging.getLogger("graymatter")
 
@@ -46,7 +46,28 @@ class Executor:
         else:
             self.n_workers = 1 if kind == "serial" else n_jobs
 
-    def map(self, fn: Callable, items: Iterable) -> list:
+    def share(self, obj):
+        """A handle to ``obj`` to put in task items, so a big object is sent to workers once.
+
+        On dask the object is scattered to every worker (``Client.scatter(broadcast=True)``) and
+        the handle is a future, which dask replaces by the object inside each task's item; on
+        the other executors the handle is the object itself (joblib memory-maps large arrays).
+
+        Examples
+        --------
+        >>> with get_executor("serial") as ex:
+        ...     data = ex.share([1, 2, 3])
+        ...     ex.map(sum, [data])
+        [6]
+        """
+        if self.kind != "dask":
+            return obj
+        if self.client is None:
+            raise InputError("This dask executor is closed; create a new one with get_executor().")
+        return self.client.scatter(obj, broadcast=True, hash=False)
+
+    def map(self, fn: Callable, items: Iterable, *, progress: bool = False, desc: str = "tasks",
+            unit: str = "task") -> list:
         """Apply ``fn`` to every item; return the results in the items' order.
 
         Parameters
@@ -54,7 +75,11 @@ class Executor:
         fn : callable
             A picklable (module-level) function of one argument for joblib and dask.
         items : iterable
-            Task arguments (small: pass paths and slices, not big arrays).
+            Task arguments (small: pass paths, slices and :meth:`share` handles, not big arrays).
+        progress : bool, default=False
+            Show a progress bar in this process that advances as tasks finish on any worker.
+        desc, unit : str
+            Label and unit of the progress bar.
 
         Returns
         -------
@@ -66,19 +91,35 @@ class Executor:
         ...     ex.map(abs, [-1, 2, -3])
         [1, 2, 3]
         """
+        from tqdm.auto import tqdm
+
         items = list(items)
         if not items:
             return []
-        if self.kind == "serial":
-            return [fn(item) for item in items]
-        if self.kind == "joblib":
-            from joblib import Parallel, delayed
-
-            return list(Parallel(n_jobs=self.n_jobs)(delayed(fn)(item) for item in items))
-        if self.client is None:
+        if self.kind == "dask" and self.client is None:
             raise InputError("This dask executor is closed; create a new one with get_executor().")
-        futures = self.client.map(fn, items, retries=self.retries, pure=False)
-        return self.client.gather(futures)  # gather keeps the futures' (= the items') order
+        with tqdm(total=len(items), disable=not progress, desc=desc, unit=unit) as bar:
+            if self.kind == "serial":
+                results = []
+                for item in items:
+                    results.append(fn(item))
+                    bar.update()
+                return results
+            if self.kind == "joblib":
+                from joblib import Parallel, delayed
+
+                results = []
+                for out in Parallel(n_jobs=self.n_jobs, return_as="generator")(
+                        delayed(fn)(item) for item in items):
+                    results.append(out)
+                    bar.update()
+                return results
+            from distributed import as_completed
+
+            futures = self.client.map(fn, items, retries=self.retries, pure=False)
+            for _ in as_completed(futures):  # advance as any worker finishes a task
+                bar.update()
+            return self.client.gather(futures)  # gather keeps the futures' (= the items') order
 
     def close(self) -> None:
         """Shut down the dask client (and the LocalCluster it started); no-op otherwise."""
@@ -175,3 +216,19 @@ def get_executor(kind: str = "serial", *, n_jobs: int = 1, scheduler: str | None
                          "address (tcp://host:port) and that the scheduler is running.") from exc
     logger.info("dask: connected to %s", scheduler)
     return Executor("dask", client=client, retries=retries)
+
+
+def as_executor(executor) -> Executor:
+    """``executor`` checked, or a serial one for None (the ``executor=`` argument of every step).
+
+    Raises
+    ------
+    InputError
+        Anything that is not an :class:`Executor`.
+    """
+    if executor is None:
+        return Executor("serial")
+    if not isinstance(executor, Executor):
+        raise InputError(f"executor must come from graymatter.parallel.get_executor, got "
+                         f"{type(executor).__name__}.")
+    return executor

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from .executor import add_executor_options, open_executor
+
 
 def _add_preprocess(sub) -> None:
     p = sub.add_parser(
@@ -34,6 +36,7 @@ def _add_preprocess(sub) -> None:
                    help="non-local-means denoising before bias correction")
     p.add_argument("--seed", type=int, default=0, help="registration random seed (default 0)")
     p.add_argument("--force", action="store_true", help="redo subjects that are up to date")
+    add_executor_options(p)
 
 
 def _run_preprocess(args) -> int:
@@ -42,10 +45,12 @@ def _run_preprocess(args) -> int:
 
     if bool(args.t1) == bool(args.bids):
         raise InputError("give T1 files or --bids DIR (one of them, not both).")
-    res = run_preprocess(args.t1 or None, bids_dir=args.bids, out_dir=args.out,
-                         resolution_mm=args.resolution, fwhm_mm=args.fwhm, denoise=args.denoise,
-                         n_jobs=args.n_jobs, threads_per_subject=args.threads_per_subject,
-                         random_state=args.seed, force=args.force, progress=not args.quiet)
+    with open_executor(args) as executor:
+        res = run_preprocess(args.t1 or None, bids_dir=args.bids, out_dir=args.out,
+                             resolution_mm=args.resolution, fwhm_mm=args.fwhm,
+                             denoise=args.denoise, n_jobs=args.n_jobs,
+                             threads_per_subject=args.threads_per_subject, random_state=args.seed,
+                             force=args.force, progress=not args.quiet, executor=executor)
     counts = res.qc["status"].value_counts()
     print(f"{len(res.qc)} subject(s): {int(counts.get('done', 0))} done, "
           f"{int(counts.get('skipped', 0))} up to date, {int(counts.get('failed', 0))} failed; "

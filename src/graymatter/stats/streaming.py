@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 
 from graymatter.errors import ContrastError, InputError
+from graymatter.parallel import as_executor
 
 __all__ = ["streamed_glm", "streamed_max_t"]
 
@@ -98,19 +99,8 @@ def _max_t_block(item):
     return res.null_max["max_stat"]
 
 
-def _executor(executor):
-    from graymatter.parallel import Executor, get_executor
-
-    if executor is None:
-        return get_executor("serial")
-    if not isinstance(executor, Executor):
-        raise InputError(f"executor must come from graymatter.parallel.get_executor, got "
-                         f"{type(executor).__name__}.")
-    return executor
-
-
 def streamed_glm(store, X, contrast, *, block_voxels: int | None = None,
-                 executor=None) -> tuple[np.ndarray, int]:
+                 executor=None, progress: bool = False) -> tuple[np.ndarray, int]:
     """GLM t statistic per voxel, reading the store in voxel blocks.
 
     Parameters
@@ -126,6 +116,8 @@ def streamed_glm(store, X, contrast, *, block_voxels: int | None = None,
     executor : Executor, optional
         From :func:`graymatter.parallel.get_executor`; default serial. Workers read their
         blocks from ``store`` themselves, so it must be on a file system they share.
+    progress : bool, default=False
+        Progress bar over voxel blocks, advancing as any worker finishes one.
 
     Returns
     -------
@@ -152,13 +144,14 @@ def streamed_glm(store, X, contrast, *, block_voxels: int | None = None,
     c = _t_vector(contrast, X.shape[1])
     bounds = _blocks(_open(store), X.shape[0], block_voxels)
     logger.info("streamed GLM: %d blocks of up to %d voxels", len(bounds), bounds[0][1] - bounds[0][0])
-    out = _executor(executor).map(_glm_block, [(str(store), lo, hi, X, c) for lo, hi in bounds])
+    out = as_executor(executor).map(_glm_block, [(str(store), lo, hi, X, c) for lo, hi in bounds],
+                                   progress=progress, desc="GLM", unit="block")
     return np.concatenate([t for t, _ in out]), int(out[0][1])
 
 
 def streamed_max_t(store, X, contrast, *, n_perm: int, random_state: int, two_sided: bool = False,
                    executor=None, block_voxels: int | None = None,
-                   dtype: str = "float64") -> np.ndarray:
+                   dtype: str = "float64", progress: bool = False) -> np.ndarray:
     """Permutation null of the maximum voxel-wise t (or F), streamed in voxel blocks.
 
     Each block runs :func:`~graymatter.stats.permutation.permutation_test` with the same
@@ -186,6 +179,8 @@ def streamed_max_t(store, X, contrast, *, n_perm: int, random_state: int, two_si
         Voxels per block (default as in :func:`streamed_glm`).
     dtype : {"float64", "float32"}, default="float64"
         Precision of the permutation GEMMs.
+    progress : bool, default=False
+        Progress bar over voxel blocks, advancing as any worker finishes one.
 
     Returns
     -------
@@ -212,7 +207,9 @@ def streamed_max_t(store, X, contrast, *, n_perm: int, random_state: int, two_si
     logger.info("streamed max-T: %d permutations x %d blocks", n_perm, len(bounds))
     items = [(str(store), lo, hi, X, contrast, n_perm, int(random_state), two_sided, dtype)
              for lo, hi in bounds]
-    parts = [p for p in _executor(executor).map(_max_t_block, items) if p is not None]
+    parts = [p for p in as_executor(executor).map(_max_t_block, items, progress=progress,
+                                                         desc="max-T", unit="block")
+             if p is not None]
     if not parts:
         raise InputError(f"streamed_max_t: no voxel of the store '{store}' can be tested (all NaN, "
                          "constant or fitted exactly by the design); check the data.")

@@ -167,6 +167,7 @@ def run_glm(
     chunk_size: int | None = None,
     inference: InferenceSettings | None = None,
     progress: bool = True,
+    executor=None,
 ) -> GLMOutputs:
     """Fit one mass-univariate GLM to voxel or region data and write maps, tables and provenance.
 
@@ -208,6 +209,9 @@ def run_glm(
         voxel data, SPM-style cluster tables. Default: none (maps of the GLM only).
     progress : bool, default=True
         Show progress bars.
+    executor : Executor, optional
+        Where permutation batches run (:func:`graymatter.parallel.get_executor`: serial,
+        joblib or a dask cluster); the numbers do not depend on it.
 
     Returns
     -------
@@ -249,7 +253,8 @@ def run_glm(
     glm = MassUnivariateGLM(chunk_size=chunk_size, dtype=dtype).fit(Y, design.X)
     results = {c.name: glm.contrast(c) for c in parsed}
     inference = inference or InferenceSettings()
-    inferred, smoothness = _infer(Y, design.X, glm, parsed, results, grid, inference, progress)
+    inferred, smoothness = _infer(Y, design.X, glm, parsed, results, grid, inference, progress,
+                                  executor)
 
     files: dict[str, Path] = {}
     files["design.tsv"] = write_tsv(out_dir / "design.tsv", design.matrix)
@@ -297,12 +302,13 @@ def run_glm(
                       smoothness)
 
 
-def _infer(Y, X, glm, contrasts, results, grid, settings, progress):
+def _infer(Y, X, glm, contrasts, results, grid, settings, progress, executor):
     """Run the requested corrected inference for every contrast."""
     if not settings.enabled:
         return {}, None
     if grid is None:
-        return {c.name: infer_regions(Y, X, c, results[c.name], settings, progress=progress)
+        return {c.name: infer_regions(Y, X, c, results[c.name], settings, progress=progress,
+                                     executor=executor)
                 for c in contrasts}, None
     from ..datasets.atlases import load_atlas
 
@@ -316,7 +322,8 @@ def _infer(Y, X, glm, contrasts, results, grid, settings, progress):
                     np.round(smoothness.fwhm_mm, 2).tolist(), smoothness.resel_size_vox)
     atlas = load_atlas(settings.atlas, labels=settings.atlas_labels)
     inferred = {c.name: infer_voxels(Y, X, c, results[c.name], grid, settings,
-                                     smoothness=smoothness, atlas=atlas, progress=progress)
+                                     smoothness=smoothness, atlas=atlas, progress=progress,
+                                     executor=executor)
                 for c in contrasts}
     return inferred, smoothness
 

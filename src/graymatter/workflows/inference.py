@@ -153,7 +153,7 @@ def _statistic(result) -> np.ndarray:
 
 
 def infer_regions(Y, X, contrast, result, settings: InferenceSettings, *,
-                  progress: bool = True) -> ContrastInference:
+                  progress: bool = True, executor=None) -> ContrastInference:
     """Max-statistic FWE (permutation) and FDR across regions for one contrast."""
     if "rft" in settings.methods:
         raise InputError("random field theory ('rft') needs voxel images; region data use "
@@ -165,13 +165,14 @@ def infer_regions(Y, X, contrast, result, settings: InferenceSettings, *,
     if "permutation" in settings.methods:
         out.permutation = permutation_test(
             Y, X, contrast, n_perm=settings.n_perm, two_sided=settings.two_sided,
-            random_state=settings.random_state, n_jobs=settings.n_jobs, progress=progress)
+            random_state=settings.random_state, n_jobs=settings.n_jobs, progress=progress,
+            executor=executor)
         out.maps["p_fwe_perm"] = out.permutation.p_fwe
     return out
 
 
 def infer_voxels(Y, X, contrast, result, grid, settings: InferenceSettings, *, smoothness=None,
-                 atlas=None, progress: bool = True) -> ContrastInference:
+                 atlas=None, progress: bool = True, executor=None) -> ContrastInference:
     """Voxel, cluster and TFCE family-wise error (permutation and/or RFT), FDR and the table.
 
     Parameters
@@ -194,6 +195,9 @@ def infer_voxels(Y, X, contrast, result, grid, settings: InferenceSettings, *, s
         Labels for the cluster table.
     progress : bool, default=True
         Show a progress bar over permutations.
+    executor : Executor, optional
+        Where the permutation batches run (see :func:`graymatter.parallel.get_executor`); the
+        numbers do not depend on it.
 
     Returns
     -------
@@ -229,7 +233,7 @@ def infer_voxels(Y, X, contrast, result, grid, settings: InferenceSettings, *, s
             statistics.append(TFCEStatistic(grid))
         perm = permutation_test(Y, X, contrast, n_perm=settings.n_perm, statistics=statistics,
                                 random_state=settings.random_state, n_jobs=settings.n_jobs,
-                                progress=progress)
+                                progress=progress, executor=executor)
         out.permutation = perm
         out.maps["p_fwe_perm"] = peak_values["p_fwe_perm"] = perm.p_fwe
         out.cluster_p["perm"] = perm.fwe_p(clusters.sizes.astype(float), "cluster_extent")

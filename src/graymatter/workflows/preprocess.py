@@ -1,6 +1,7 @@
 """VBM preprocessing of many subjects: parallel, resumable, with a QC table.
 
-:func:`run_preprocess` preprocesses every T1 (in worker processes when ``n_jobs > 1``), records
+:func:`run_preprocess` preprocesses every T1 (in worker processes when ``n_jobs > 1``, or as tasks
+of a dask cluster with ``executor=``), records
 each subject's outcome (done, skipped or failed with its error) and writes, in ``out_dir``:
 ``volumes.tsv`` (GM, WM, CSF, TIV in ml), ``qc.tsv`` (similarity, Dice, sample homogeneity,
 errors) and ``dataset_description.json``. :func:`preprocess_outputs_for_glm` hands the smoothed
@@ -20,6 +21,7 @@ import pandas as pd
 
 from graymatter.errors import GraymatterError, InputError
 from graymatter.io.atomic import write_json, write_tsv
+from graymatter.parallel import as_executor, get_executor
 from graymatter.preprocess.inputs import T1Input, inputs_from_bids, inputs_from_files
 from graymatter.preprocess.pipeline import (VOLUME_COLUMNS, PreprocessSettings, output_names,
                                             preprocess_subject)
@@ -53,8 +55,10 @@ class PreprocessResult:
         return self.qc.index[self.qc["status"] == "failed"].tolist()
 
 
-def _one(item: T1Input, out_dir: str, settings: PreprocessSettings, force: bool) -> dict:
-    # Runs in a worker: ITK's thread count must be in the environment before ANTs loads.
+def _one(task: tuple[T1Input, str, PreprocessSettings, bool]) -> dict:
+    """Preprocess one subject in a worker; a failure becomes a row, never an exception."""
+    item, out_dir, settings, force = task
+    # ITK's thread count must be in the environment before ANTs loads in this worker.
     os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS",
                           str(settings.threads_per_subject))
     try:
@@ -72,7 +76,7 @@ def run_preprocess(t1_files=None, *, bids_dir=None, out_dir, resolution_mm: floa
                    fwhm_mm: float = 10.0, denoise: bool = False, n_jobs: int = 1,
                    threads_per_subject: int = 1, random_state: int = 0,
                    syn_iterations=(40, 20, 10), force: bool = False,
-                   progress: bool = True) -> PreprocessResult:
+                   progress: bool = True, executor=None) -> PreprocessResult:
     """Preprocess T1 images to modulated GM in MNI space, with volumes and QC.
 
     Parameters
@@ -100,7 +104,13 @@ def run_preprocess(t1_files=None, *, bids_dir=None, out_dir, resolution_mm: floa
     force : bool
         Redo subjects whose outputs are up to date.
     progress : bool
-        Show a progress bar over subjects.
+        Show a progress bar over subjects (advancing as any worker finishes one).
+    executor : Executor, optional
+        From :func:`graymatter.parallel.get_executor` (e.g. a dask cluster); one task per
+        subject, and ``n_jobs`` is ignored. Workers write to ``out_dir``, so it must be on a
+        file system they share. A subject whose worker dies is resubmitted and resumes from its
+        finished steps; finished subjects are never redone. Same seed, same files whatever the
+        executor.
 
     Returns
     -------
@@ -129,7 +139,13 @@ def run_preprocess(t1_files=None, *, bids_dir=None, out_dir, resolution_mm: floa
     mni_grid(settings.resolution_mm)  # validates the resolution before any work
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = _run_all(items, out, settings, int(n_jobs), force, progress)
+    if executor is None:
+        executor = (get_executor("serial") if int(n_jobs) == 1
+                    else get_executor("joblib", n_jobs=int(n_jobs)))
+    # Processes (joblib's loky or dask workers): ITK's thread count is per process, and a crash
+    # stays in its worker.
+    rows = as_executor(executor).map(_one, [(item, str(out), settings, force) for item in items],
+                                     progress=progress, desc="preprocess", unit="subject")
     qc_table = _qc_table(rows, items, out)
     write_tsv(out / QC_TABLE, qc_table)
     ok = qc_table[qc_table["status"] != "failed"]
@@ -139,27 +155,6 @@ def run_preprocess(t1_files=None, *, bids_dir=None, out_dir, resolution_mm: floa
         "DatasetType": "derivative", "GeneratedBy": [{"Name": "graymatter"}],
         "Space": SPACE, "Parameters": settings.parameters()})
     return PreprocessResult(qc_table, out)
-
-
-def _run_all(items, out: Path, settings, n_jobs: int, force: bool, progress: bool) -> list:
-    from tqdm.auto import tqdm
-
-    with tqdm(total=len(items), disable=not progress, desc="preprocess", unit="subject") as bar:
-        if n_jobs == 1:
-            rows = []
-            for item in items:
-                rows.append(_one(item, str(out), settings, force))
-                bar.update()
-            return rows
-        from joblib import Parallel, delayed
-
-        # Processes: ITK's thread count is per process, and a crash stays in its worker.
-        parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")
-        rows = []
-        for row in parallel(delayed(_one)(item, str(out), settings, force) for item in items):
-            rows.append(row)
-            bar.update()
-        return rows
 
 
 def _qc_table(rows: list, items, out: Path) -> pd.DataFrame:

@@ -53,7 +53,7 @@ def _check_model(spec: StudySpec, participants) -> None:
             raise StudyFileError(f"{spec.where('contrasts', name)}: {err}") from None
 
 
-def _preprocess(spec: StudySpec, participants, progress: bool):
+def _preprocess(spec: StudySpec, participants, progress: bool, executor=None):
     """Preprocess the study's raw T1 images; return (participants file with volumes, images)."""
     from .preprocess import QC_TABLE, preprocess_outputs_for_glm, run_preprocess
 
@@ -70,7 +70,8 @@ def _preprocess(spec: StudySpec, participants, progress: bool):
         denoise=block.get("denoise", False), n_jobs=block.get("n_jobs", 1),
         threads_per_subject=block.get("threads_per_subject", 1),
         random_state=block.get("random_state", 0),
-        syn_iterations=tuple(block.get("syn_iterations", (40, 20, 10))), progress=progress)
+        syn_iterations=tuple(block.get("syn_iterations", (40, 20, 10))), progress=progress,
+        executor=executor)
     if result.failed:
         raise InputError(f"preprocessing failed for {len(result.failed)} subject(s): "
                          f"{', '.join(result.failed)} (reasons in {folder / QC_TABLE}); fix their "
@@ -93,7 +94,7 @@ def write_table1(table: DemographicsTable, out_dir: Path) -> dict[str, Path]:
 
 
 def run_study(study: str | os.PathLike | StudySpec, *, progress: bool = True,
-              n_jobs: int | None = None) -> StudyOutputs:
+              n_jobs: int | None = None, executor=None) -> StudyOutputs:
     """Run a study file end to end: Table 1, the GLM, corrected inference and result tables.
 
     Parameters
@@ -104,6 +105,10 @@ def run_study(study: str | os.PathLike | StudySpec, *, progress: bool = True,
         Show progress bars.
     n_jobs : int, optional
         Override the study file's ``inference.n_jobs``.
+    executor : Executor, optional
+        Where per-subject preprocessing and permutation batches run (e.g. a dask cluster from
+        :func:`graymatter.parallel.get_executor`); the same study file and seed give the same
+        numbers on any executor.
 
     Returns
     -------
@@ -134,12 +139,12 @@ def run_study(study: str | os.PathLike | StudySpec, *, progress: bool = True,
         raise StudyFileError(f"{spec.where('inference')}: {err}") from None
     participants_file, images, id_column = spec.participants, spec.images, spec.id_column
     if spec.preprocess:
-        participants_file, images = _preprocess(spec, participants, progress)
+        participants_file, images = _preprocess(spec, participants, progress, executor)
         id_column = None  # the merged table is written with a participant_id column
     glm = run_glm(participants_file, images=images, regions=spec.regions, mask=spec.mask,
                   model=spec.model, contrasts=spec.contrasts, levels=spec.levels,
                   center=spec.center, id_column=id_column, dtype=spec.dtype,
-                  out_dir=out_dir, inference=inference, progress=progress)
+                  out_dir=out_dir, inference=inference, progress=progress, executor=executor)
     outputs = StudyOutputs(spec, table1, glm)
     if glm.grid is not None:  # the regional (Study B) report is written by its own workflow
         from ..report.html import write_study_report

@@ -1,0 +1,114 @@
+"""The same study file on this process and on a dask cluster, and ``run --dry-run``'s plan."""
+
+import textwrap
+import tracemalloc
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from graymatter.cli import main
+from graymatter.config import load_study
+from graymatter.datasets.simulate import simulate_vbm_cohort
+from graymatter.io.images import MaskedGrid, load_image_matrix
+from graymatter.stats.permutation import default_batch_size, permutation_memory, permutation_test
+from graymatter.stats.tfce import TFCEStatistic
+from graymatter.workflows.plan import plan_study
+
+STUDY = """\
+    name: scale
+    participants: cohort/participants.tsv
+    images: cohort/mri/*.nii.gz
+    model: 0 + group + age + tiv
+    levels:
+      group: [HC, MDD]
+    contrasts:
+      MDD < HC: HC - MDD
+    inference:
+      methods: [permutation]
+      n_perm: 300
+      tfce: true
+      random_state: 5
+    output: {output}
+    """
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("scale")
+    simulate_vbm_cohort(folder / "cohort", groups={"HC": 8, "MDD": 8}, resolution=3,
+                        random_state=2)
+    return folder
+
+
+def _study(folder, output):
+    path = folder / f"{output}.yaml"
+    path.write_text(textwrap.dedent(STUDY.format(output=output)))
+    return path
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(cohort, capsys):
+    path = _study(cohort, "dry")
+    assert main(["--quiet", "run", str(path), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    _, grid = load_image_matrix(sorted((cohort / "cohort" / "mri").glob("*.nii.gz")),
+                                progress=False)
+    assert f"16 subjects x {grid.n_voxels:,} voxels" in text
+    batch = default_batch_size(grid.n_voxels)
+    assert f"300 relabellings in {-(-300 // batch)} batches of {batch} (max-T, cluster, TFCE)" in text
+    assert "peak memory: driver" in text
+    assert not (cohort / "dry").exists()  # nothing was computed or written
+    plan = plan_study(load_study(path), executor="dask", n_workers=2)
+    assert plan.n_workers == 2 and plan.worker_bytes > 0
+    assert plan.worker_bytes == permutation_memory(16, grid.n_voxels, batch_size=batch,
+                                                   spatial=True)
+
+
+def test_same_study_file_on_dask_gives_the_same_maps(cohort):
+    pytest.importorskip("distributed")
+    serial = _study(cohort, "serial")
+    on_dask = _study(cohort, "dask")
+    assert main(["--quiet", "run", str(serial)]) == 0
+    assert main(["--quiet", "run", str(on_dask), "--dask-local", "2"]) == 0
+    maps = sorted(p.name for p in (cohort / "serial").glob("*logp*.nii.gz"))
+    assert any("tfce" in name for name in maps) and any("cluster" in name for name in maps)
+    for name in maps:
+        a = np.asarray(nib.load(cohort / "serial" / name).dataobj)
+        b = np.asarray(nib.load(cohort / "dask" / name).dataobj)
+        np.testing.assert_array_equal(b, a, err_msg=name)
+        assert np.ptp(a) > 0, name  # p-values that vary: a real null was used
+    tables = sorted(p.name for p in (cohort / "serial").glob("*clusters.tsv"))
+    assert tables
+    for name in tables:
+        pd.testing.assert_frame_equal(pd.read_csv(cohort / "dask" / name, sep="\t"),
+                                      pd.read_csv(cohort / "serial" / name, sep="\t"))
+
+
+def test_memory_estimate_matches_traced_peak(rng):
+    """The plan's permutation memory is within a factor of 1.5 of what numpy really allocates."""
+    shape = (30, 30, 20)
+    grid = MaskedGrid(np.ones(shape, bool), np.eye(4))
+    n, m = 40, grid.n_voxels
+    X = np.column_stack([np.ones(n), rng.standard_normal(n), np.repeat([0.0, 1.0], n // 2)])
+    Y = rng.standard_normal((n, m))
+    for stats in ((), (TFCEStatistic(grid),)):
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        permutation_test(Y, X, [0, 0, 1], n_perm=64, statistics=stats, random_state=0,
+                         progress=False)
+        peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+        estimate = permutation_memory(n, m, batch_size=64, spatial=bool(stats))
+        assert peak / 1.5 < estimate < 1.5 * peak, (stats, peak, estimate)
+
+
+def test_longitudinal_dry_run_is_refused_clearly(tmp_path, capsys):
+    path = tmp_path / "b.yaml"
+    pd.DataFrame({"participant_id": ["a", "b"]}).to_csv(tmp_path / "p.tsv", sep="\t", index=False)
+    pd.DataFrame({"participant_id": ["a", "b"], "r1": [1.0, 2.0]}).to_csv(tmp_path / "pre.csv",
+                                                                         index=False)
+    path.write_text("type: longitudinal\nname: b\nparticipants: p.tsv\npre: pre.csv\n"
+                    "post: pre.csv\noutput: out\n")
+    assert main(["run", str(path), "--dry-run"]) == 2
+    assert "apply to cross-sectional" in capsys.readouterr().err
