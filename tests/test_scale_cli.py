@@ -57,7 +57,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(cohort, capsys):
     assert f"16 subjects x {grid.n_voxels:,} voxels" in text
     batch = default_batch_size(grid.n_voxels)
     assert f"300 relabellings in {-(-300 // batch)} batches of {batch} (max-T, cluster, TFCE)" in text
-    assert "peak memory: driver" in text
+    assert "peak memory: one process" in text
     assert not (cohort / "dry").exists()  # nothing was computed or written
     plan = plan_study(load_study(path), executor="dask", n_workers=2)
     assert plan.n_workers == 2 and plan.worker_bytes > 0
@@ -77,7 +77,7 @@ def test_same_study_file_on_dask_gives_the_same_maps(cohort):
         a = np.asarray(nib.load(cohort / "serial" / name).dataobj)
         b = np.asarray(nib.load(cohort / "dask" / name).dataobj)
         np.testing.assert_array_equal(b, a, err_msg=name)
-        assert np.ptp(a) > 0, name  # p-values that vary: a real null was used
+        assert np.nanmax(a) > np.nanmin(a), name  # p-values that vary: a real null was used
     tables = sorted(p.name for p in (cohort / "serial").glob("*clusters.tsv"))
     assert tables
     for name in tables:
