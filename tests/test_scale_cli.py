@@ -111,4 +111,65 @@ def test_longitudinal_dry_run_is_refused_clearly(tmp_path, capsys):
     path.write_text("type: longitudinal\nname: b\nparticipants: p.tsv\npre: pre.csv\n"
                     "post: pre.csv\noutput: out\n")
     assert main(["run", str(path), "--dry-run"]) == 2
-    assert "apply to cross-sectional" in capsys.readouterr().err
+    assert "plans cross-sectional" in capsys.readouterr().err
+
+
+STREAMED = STUDY.replace("      tfce: true\n", "").replace("    output: {output}\n",
+                                                         "    output: {output}\n    store: gm.zarr\n")
+
+
+def _streamed(folder, output, text=STREAMED):
+    path = folder / f"{output}.yaml"
+    path.write_text(textwrap.dedent(text.format(output=output)))
+    return path
+
+
+def test_study_streamed_through_a_zarr_store_equals_the_in_memory_study(cohort, capsys):
+    in_memory = _study(cohort, "memory")
+    in_memory.write_text(in_memory.read_text().replace("  tfce: true\n", ""))
+    assert main(["--quiet", "run", str(in_memory)]) == 0
+    streamed = _streamed(cohort, "streamed")
+    assert main(["--quiet", "run", str(streamed), "--dry-run"]) == 0
+    assert "write gm.zarr" in capsys.readouterr().out and not (cohort / "gm.zarr").exists()
+    assert main(["--quiet", "run", str(streamed)]) == 0
+    assert (cohort / "gm.zarr").is_dir() and (cohort / "streamed" / "report.html").is_file()
+    for stat in ("t", "p", "z", "estimate", "se", "cohens_d", "logpFDR", "logpFWEvoxelPerm"):
+        name = f"contrast-MDDltHC_stat-{stat}.nii.gz"
+        a = np.asarray(nib.load(cohort / "memory" / name).dataobj, dtype=np.float64)
+        b = np.asarray(nib.load(cohort / "streamed" / name).dataobj, dtype=np.float64)
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=stat)
+    p_fwe = np.asarray(nib.load(cohort / "streamed" / "contrast-MDDltHC_stat-logpFWEvoxelPerm"
+                                ".nii.gz").dataobj)
+    assert np.nanmax(p_fwe) > np.nanmin(p_fwe)
+    # Cluster-level permutation p needs whole images: absent from the streamed run's table.
+    mem = pd.read_csv(cohort / "memory" / "contrast-MDDltHC_clusters.tsv", sep="\t")
+    stream = pd.read_csv(cohort / "streamed" / "contrast-MDDltHC_clusters.tsv", sep="\t")
+    assert "cluster_p_fwe_perm" in mem.columns and "cluster_p_fwe_perm" not in stream.columns
+    shared = [c for c in stream.columns if c in mem.columns]
+    pd.testing.assert_frame_equal(stream[shared], mem[shared], rtol=1e-6)
+    # A second run reuses the store (not rewritten).
+    before = (cohort / "gm.zarr" / "zarr.json").stat().st_mtime_ns
+    assert main(["--quiet", "run", str(streamed)]) == 0
+    assert (cohort / "gm.zarr" / "zarr.json").stat().st_mtime_ns == before
+
+
+def test_store_that_no_longer_matches_is_refused(cohort, tmp_path, capsys):
+    import shutil
+
+    work = tmp_path / "study"
+    shutil.copytree(cohort / "cohort", work / "cohort")
+    path = _streamed(work, "out")
+    assert main(["--quiet", "run", str(path)]) == 0
+    image = sorted((work / "cohort" / "mri").glob("*.nii.gz"))[3]
+    image.write_bytes(image.read_bytes())  # same content, rewritten: a new modification time
+    assert main(["--quiet", "run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "is not the file the zarr store" in err and "delete" in err
+    table = pd.read_csv(work / "cohort" / "participants.tsv", sep="\t")
+    table.iloc[:-1].to_csv(work / "cohort" / "participants.tsv", sep="\t", index=False)
+    assert main(["--quiet", "run", str(path)]) == 2
+    assert "holds 16 subjects, the study 15" in capsys.readouterr().err
+    tfce = _streamed(work, "tfce", STREAMED.replace("      random_state: 5\n",
+                                                    "      random_state: 5\n      tfce: true\n"))
+    assert main(["--quiet", "run", str(tfce), "--dry-run"]) == 2
+    assert "TFCE needs whole permuted images" in capsys.readouterr().err

@@ -112,6 +112,26 @@ def test_same_seed_same_numbers_and_cli_run_dispatches_on_type(demo, capsys):
     assert "clinical PLS" in printed and "gene PLS" in printed
 
 
+def test_same_study_on_a_dask_cluster(demo):
+    """Sign-flips, PLS permutations, spins and bootstraps as tasks on 2 dask workers."""
+    pytest.importorskip("distributed")
+    from graymatter.parallel import get_executor
+
+    study_file = demo.study_b.out_dir.parent / "ect.yaml"
+    with get_executor("dask", dask_local=2) as ex:
+        on_dask = run_study_b(study_file, progress=False, executor=ex)
+    ref = demo.study_b
+    pd.testing.assert_frame_equal(on_dask.paired.table, ref.paired.table)  # identical
+    assert on_dask.clinical.p_perm == ref.clinical.p_perm
+    np.testing.assert_allclose(on_dask.clinical.regional.to_numpy(),
+                               ref.clinical.regional.to_numpy(), rtol=1e-9)
+    np.testing.assert_array_equal(on_dask.transcriptomics.p_spin, ref.transcriptomics.p_spin)
+    np.testing.assert_allclose(on_dask.transcriptomics.z.to_numpy(),
+                               ref.transcriptomics.z.to_numpy(), rtol=1e-9)
+    pd.testing.assert_frame_equal(on_dask.enrichment["cell_types/gsea"],
+                                  ref.enrichment["cell_types/gsea"])
+
+
 def test_dk_centroids_equal_those_of_the_fsaverage5_annotation(shared_data):
     from graymatter.transcriptomics.centroids import parcel_centroids
 

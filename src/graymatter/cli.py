@@ -106,6 +106,10 @@ def _add_glm(sub) -> None:
     inf.add_argument("--atlas", metavar="NIFTI",
                      help="label atlas for the cluster table (default: Desikan-Killiany)")
     inf.add_argument("--atlas-labels", metavar="TABLE", help="label table (TSV/CSV) of --atlas")
+    p.add_argument("--zarr", metavar="STORE",
+                   help="stream subjects x voxels through this zarr folder (written from the "
+                        "images on the first run, reused after checks): memory bounded by a "
+                        "voxel block; inference is voxel-wise max-T and FDR")
     add_executor_options(p)
 
 
@@ -127,7 +131,8 @@ def _run_glm(args) -> int:
                       model=args.model, contrasts=contrasts, levels=levels,
                       center=not args.no_center, id_column=args.id_column,
                       dtype="float32" if args.float32 else "float64", out_dir=args.out,
-                      inference=inference, progress=not args.quiet, executor=executor)
+                      inference=inference, progress=not args.quiet, executor=executor,
+                      store=args.zarr)
     if any(inf.table is not None for inf in out.inference.values()):
         from .report.cluster_table import format_cluster_table
 
@@ -152,14 +157,15 @@ def _run_study(args) -> int:
 
     spec = load_any_study(args.study)  # dispatch on the file's `type`
     if isinstance(spec, LongitudinalSpec):
-        if args.dry_run or args.dask_local or args.scheduler:
-            raise InputError("--dry-run, --dask-local and --scheduler apply to cross-sectional "
-                             "(voxel or region) study files; a longitudinal study holds only "
-                             "subjects x regions and runs in this process (remove the option).")
+        if args.dry_run:
+            raise InputError("--dry-run plans cross-sectional (voxel or region) study files; a "
+                             "longitudinal study holds only subjects x regions (a few MB) and "
+                             "needs no plan: run it without --dry-run.")
         from .workflows.demo import study_b_text
         from .workflows.study_b import run_study_b
 
-        print(study_b_text(run_study_b(spec, progress=not args.quiet)))
+        with open_executor(args) as executor:
+            print(study_b_text(run_study_b(spec, progress=not args.quiet, executor=executor)))
         return 0
     if args.dry_run:
         from .workflows.plan import plan_study

@@ -20,7 +20,7 @@ _TOP = {
     "regions": "file", "mask": "file", "model": "text", "levels": "mapping", "center": "bool",
     "contrasts": "mapping", "inference": "mapping", "atlas": "mapping or file",
     "demographics": "mapping", "output": "folder", "dtype": "text", "type": "text",
-    "preprocess": "mapping",
+    "preprocess": "mapping", "store": "folder",
 }
 _REQUIRED = ("participants", "model", "contrasts")
 _INFERENCE = {"methods": "list", "n_perm": "int", "height_p": "number", "height_t": "number",
@@ -62,6 +62,7 @@ class StudySpec:
     demographics: dict | None = None
     dtype: str = "float64"
     preprocess: dict | None = None
+    store: Path | None = None
     lines: dict = field(default_factory=dict, repr=False)
 
     def where(self, *key) -> str:
@@ -247,6 +248,13 @@ def load_study(path: str | os.PathLike) -> StudySpec:
     elif images is not None:
         raise check.fail(("images",), "'images' must be a glob pattern or a list of files.")
     preprocess = _preprocess_block(check, data.get("preprocess"))
+    store = data.get("store")
+    if store is not None:
+        check.typed(store, "text", ("store",))
+        if "regions" in data:
+            raise check.fail(("store",), "'store' streams voxel images through a zarr folder; "
+                                         "a regions table fits in memory: remove 'store'.")
+        store = check.file(store, ("store",), must_exist=False)
     output = data.get("output") or f"{source.stem}-results"
     return StudySpec(
         source=source,
@@ -266,6 +274,7 @@ def load_study(path: str | os.PathLike) -> StudySpec:
         demographics=demographics,
         dtype=data.get("dtype", "float64"),
         preprocess=preprocess,
+        store=store,
         lines=lines,
     )
 

@@ -5,7 +5,8 @@ Layout of a store (a zarr v3 group folder)::
     store.zarr/
       Y      (n_subjects, n_voxels) float32|float64, chunks (chunk_subjects, chunk_voxels)
       mask   (X, Y, Z) uint8, only when written from images (or with a grid)
-      attrs  {"graymatter": "subjects x voxels", "affine": 4x4 or null}
+      attrs  {"graymatter": "subjects x voxels", "affine": 4x4 or null,
+              "subjects": row ids or null, "sources": {id: [path, bytes, mtime_ns]} or null}
 
 Chunks span ``chunk_subjects`` rows rather than every subject: a chunk holding all subjects would
 be rewritten once per image while streaming images in. Readers take voxel blocks over all rows
@@ -22,12 +23,14 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from tqdm.auto import tqdm
 
 from graymatter.datasets.templates import mask_to_grid
 from graymatter.errors import InputError
 from graymatter.io.images import MaskedGrid
 
-__all__ = ["write_matrix_zarr", "open_matrix_zarr"]
+__all__ = ["write_matrix_zarr", "open_matrix_zarr", "store_attributes", "image_fingerprint",
+           "default_chunk_voxels"]
 
 logger = logging.getLogger("graymatter")
 
@@ -88,9 +91,31 @@ def _zarr():
     return zarr
 
 
+def default_chunk_voxels(n_subjects: int) -> int:
+    """Voxels per chunk for a store of ``n_subjects``: the largest power of two, between 1,024
+    and 16,384, such that three float64 copies of all subjects x one chunk fit in ~1 GB.
+
+    Examples
+    --------
+    >>> default_chunk_voxels(125), default_chunk_voxels(2_000), default_chunk_voxels(10_000)
+    (16384, 16384, 4096)
+    """
+    fit = 1_000_000_000 // (3 * 8 * max(int(n_subjects), 1))
+    return int(min(16384, max(1024, 2 ** int(np.floor(np.log2(max(fit, 1)))))))
+
+
+def image_fingerprint(path) -> list:
+    """``[absolute path, size in bytes, modification time in ns]`` of an image file: cheap to
+    compare, and changed whenever the file is rewritten."""
+    stat = Path(path).stat()
+    return [str(Path(path).resolve()), int(stat.st_size), int(stat.st_mtime_ns)]
+
+
 def write_matrix_zarr(source, store, *, mask=None, grid: MaskedGrid | None = None,
-                      chunk_voxels: int = 16384, chunk_subjects: int = 64, dtype: str = "float32",
-                      atol: float = 1e-3, overwrite: bool = False) -> Path:
+                      chunk_voxels: int | None = None, chunk_subjects: int = 64,
+                      dtype: str = "float32",
+                      atol: float = 1e-3, overwrite: bool = False, subjects=None,
+                      progress: bool = False) -> Path:
     """Write a subjects x voxels matrix to a chunked zarr store, one subject at a time.
 
     Memory holds one image plus one row block of ``chunk_subjects`` subjects x all voxels
@@ -109,8 +134,9 @@ def write_matrix_zarr(source, store, *, mask=None, grid: MaskedGrid | None = Non
         Images only: voxels to keep (None: the MNI152 gray-matter mask on the images' grid).
     grid : MaskedGrid, optional
         Arrays only: the grid the columns belong to, saved with the store.
-    chunk_voxels : int, default=16384
-        Voxels per chunk (the unit of a voxel block read).
+    chunk_voxels : int, optional
+        Voxels per chunk (the unit of a voxel block read). Default: :func:`default_chunk_voxels`
+        (16,384 for small cohorts, down to 1,024 so that a block of all subjects stays ~1 GB).
     chunk_subjects : int, default=64
         Subjects per chunk (and rows buffered while writing).
     dtype : {"float32", "float64"}, default="float32"
@@ -118,6 +144,11 @@ def write_matrix_zarr(source, store, *, mask=None, grid: MaskedGrid | None = Non
         Tolerance (mm) when comparing image affines.
     overwrite : bool, default=False
         Replace an existing store.
+    subjects : sequence of str, optional
+        Id of each row, saved with the store (and, for image sources, each image's
+        :func:`image_fingerprint`) so that a later run can check the store still matches.
+    progress : bool, default=False
+        Progress bar over subjects.
 
     Returns
     -------
@@ -138,6 +169,9 @@ def write_matrix_zarr(source, store, *, mask=None, grid: MaskedGrid | None = Non
     store = Path(store)
     if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise InputError(f"dtype must be 'float32' or 'float64', got {dtype!r}.")
+    if chunk_voxels is None:
+        chunk_voxels = default_chunk_voxels(len(source) if isinstance(source, (list, tuple))
+                                            else getattr(source, "shape", np.shape(source))[0])
     for name, value in (("chunk_voxels", chunk_voxels), ("chunk_subjects", chunk_subjects)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise InputError(f"{name} must be a positive integer, got {value!r}.")
@@ -150,6 +184,13 @@ def write_matrix_zarr(source, store, *, mask=None, grid: MaskedGrid | None = Non
                          f"path {str(source)!r}.")
     n, m, img_grid, row = _image_rows(source, mask, atol) if is_paths else _array_rows(source)
     grid = img_grid if img_grid is not None else grid
+    if subjects is not None:
+        subjects = [str(s) for s in subjects]
+        if len(subjects) != n:
+            raise InputError(f"write_matrix_zarr: {len(subjects)} subject ids for {n} rows; give "
+                             "one id per row.")
+    sources = ({sid: image_fingerprint(path) for sid, path in zip(subjects, source)}
+               if is_paths and subjects is not None else None)
     if grid is not None and grid.n_voxels != m:
         raise InputError(f"grid has {grid.n_voxels} mask voxels but the matrix has {m} columns.")
 
@@ -162,17 +203,20 @@ def write_matrix_zarr(source, store, *, mask=None, grid: MaskedGrid | None = Non
         if grid is not None:
             root.create_array("mask", data=grid.mask.astype(np.uint8))
         root.attrs.update({"graymatter": "subjects x voxels",
-                           "affine": None if grid is None else grid.affine.tolist()})
+                           "affine": None if grid is None else grid.affine.tolist(),
+                           "subjects": subjects, "sources": sources})
         buf = np.empty((min(chunk_subjects, n), m), dtype=dtype)
-        for lo in range(0, n, chunk_subjects):
-            hi = min(lo + chunk_subjects, n)
-            for i in range(lo, hi):
-                r = np.asarray(row(i)).reshape(-1)
-                if r.shape[0] != m:
-                    raise InputError(f"write_matrix_zarr: row {i} has {r.shape[0]} values, "
-                                     f"expected {m} (one per voxel).")
-                buf[i - lo] = r
-            Y[lo:hi] = buf[:hi - lo]  # whole chunks: each chunk is written once
+        with tqdm(total=n, disable=not progress, desc="zarr store", unit="subject") as bar:
+            for lo in range(0, n, chunk_subjects):
+                hi = min(lo + chunk_subjects, n)
+                for i in range(lo, hi):
+                    r = np.asarray(row(i)).reshape(-1)
+                    if r.shape[0] != m:
+                        raise InputError(f"write_matrix_zarr: row {i} has {r.shape[0]} values, "
+                                         f"expected {m} (one per voxel).")
+                    buf[i - lo] = r
+                    bar.update()
+                Y[lo:hi] = buf[:hi - lo]  # whole chunks: each chunk is written once
         if store.exists():
             trash = Path(tempfile.mkdtemp(prefix=f".{store.name}.", suffix=".old", dir=store.parent))
             os.replace(store, trash / "old")
@@ -228,3 +272,17 @@ def open_matrix_zarr(store):
     if affine is not None and "mask" in root:
         grid = MaskedGrid(np.asarray(root["mask"][...]).astype(bool), np.asarray(affine))
     return Y, grid
+
+
+def store_attributes(store) -> dict:
+    """The attributes saved with a store: ``subjects`` (row ids or None), ``sources`` (image
+    fingerprints by id, or None), ``affine``.
+
+    Raises
+    ------
+    InputError
+        As :func:`open_matrix_zarr`.
+    """
+    zarr = _zarr()
+    open_matrix_zarr(store)  # checks that it is a matrix store
+    return dict(zarr.open_group(str(store), mode="r").attrs)

@@ -311,8 +311,28 @@ def _cv_null(X0, X2, Y0, perms, folds, k, scale, bs) -> np.ndarray:
     return null_r
 
 
-def _permutation_null(X0, Y0, perms, k: int, scale: bool, bs: int):
-    """Null ``(n_perm, k)`` shares of Y variance and ``(n_perm, q)`` r of refits to ``Y0[perm]``."""
+def _batch_items(executor, shared, rows: np.ndarray, bs: int, *rest) -> list:
+    """Items ``(handle, rows of one batch, *rest)`` with the data sent to the workers once."""
+    handle = executor.share(shared)
+    return [(handle, rows[start:start + bs], *rest) for start in range(0, len(rows), bs)]
+
+
+def _permutation_null_task(item):
+    (X0, Y0), perms, k, scale, bs = item
+    return _permutation_null(X0, Y0, perms, k, scale, bs)
+
+
+def _permutation_null(X0, Y0, perms, k: int, scale: bool, bs: int, executor=None):
+    """Null ``(n_perm, k)`` shares of Y variance and ``(n_perm, q)`` r of refits to ``Y0[perm]``.
+
+    With a parallel ``executor`` each batch is one task; the batches are the serial ones, so the
+    nulls agree with a serial run to rounding (BLAS may use other thread counts on workers).
+    """
+    if executor is not None and executor.kind != "serial":
+        parts = executor.map(_permutation_null_task,
+                             _batch_items(executor, (X0, Y0), perms, bs, k, scale, bs),
+                             desc="PLS nulls", unit="batch")
+        return (np.concatenate([ev for ev, _ in parts]), np.concatenate([r for _, r in parts]))
     null_ev = np.empty((len(perms), k))
     null_r = np.empty((len(perms), Y0.shape[1]))
     for start in range(0, len(perms), bs):
@@ -325,17 +345,36 @@ def _permutation_null(X0, Y0, perms, k: int, scale: bool, bs: int):
     return null_ev, null_r
 
 
-def _bootstrap_moments(X0, X2, Y0, indices, ref, k: int, scale: bool, bs: int, *, keep: bool):
+def _bootstrap_task(item):
+    (X0, X2, Y0), indices, ref, k, scale, bs, keep = item
+    return _bootstrap_moments(X0, X2, Y0, indices, ref, k, scale, bs, keep=keep)
+
+
+def _bootstrap_moments(X0, X2, Y0, indices, ref, k: int, scale: bool, bs: int, *, keep: bool,
+                       executor=None):
     """Sums of deviations of bootstrap weights from ``ref`` (p, k): ``(s1, s2, n_valid, samples)``.
 
     Resample ``b`` draws rows ``indices[b]``; it is fitted as row weights (counts) on the full data.
-    Resamples without finite weights (e.g. a constant response) are left out of the sums.
+    Resamples without finite weights (e.g. a constant response) are left out of the sums. With a
+    parallel ``executor`` each batch is one task and the batch sums are added in batch order, as
+    the serial loop adds them.
     """
     n_boot, n = indices.shape
     p = X0.shape[1]
     s1 = np.zeros((p, k))
     s2 = np.zeros((p, k))
     n_valid = 0
+    if executor is not None and executor.kind != "serial":
+        parts = executor.map(_bootstrap_task,
+                             _batch_items(executor, (X0, X2, Y0), indices, bs, ref, k, scale, bs,
+                                          keep),
+                             desc="PLS bootstrap", unit="batch")
+        for a1, a2, nv, _ in parts:
+            s1 += a1
+            s2 += a2
+            n_valid += nv
+        samples = np.concatenate([part[3] for part in parts]) if keep else None
+        return s1, s2, n_valid, samples
     samples = np.empty((n_boot, p, k)) if keep else None
     for start in range(0, n_boot, bs):
         idx = indices[start:start + bs]

@@ -160,7 +160,7 @@ class PairedResult:
 
 def paired_change(pre: pd.DataFrame, post: pd.DataFrame, *, covariates: pd.DataFrame | None = None,
                   formula: str = "1", n_perm: int = 5000, two_sided: bool = True, random_state=None,
-                  n_jobs: int = 1, progress: bool = True) -> PairedResult:
+                  n_jobs: int = 1, progress: bool = True, executor=None) -> PairedResult:
     """Compare regional values after vs before treatment in the same subjects.
 
     The model is ``change ~ formula`` with ``change = post − pre`` per region, fitted by OLS to all
@@ -189,6 +189,8 @@ def paired_change(pre: pd.DataFrame, post: pd.DataFrame, *, covariates: pd.DataF
         Parallel workers of the permutation test.
     progress : bool, default=True
         Show a progress bar during the permutations.
+    executor : Executor, optional
+        Where the sign-flip batches run (see :func:`~graymatter.stats.permutation.permutation_test`).
 
     Returns
     -------
@@ -248,7 +250,7 @@ def paired_change(pre: pd.DataFrame, post: pd.DataFrame, *, covariates: pd.DataF
 
         perm = permutation_test(Y, design.X, contrast.vector, n_perm=n_perm, method="sign-flip",
                                 two_sided=two_sided, random_state=random_state, n_jobs=n_jobs,
-                                progress=progress)
+                                progress=progress, executor=executor)
         p_fwe = np.asarray(perm.p_fwe, dtype=np.float64)
     else:
         p_fwe = np.full(Y.shape[1], np.nan)

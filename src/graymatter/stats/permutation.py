@@ -36,7 +36,7 @@ from graymatter.stats.glm import MassUnivariateGLM
 from graymatter.stats.multiple import TIE_RTOL, fwe_p_from_null
 
 __all__ = ["PermutationStatistic", "PermutationResult", "permutation_test", "default_batch_size",
-           "permutation_memory"]
+           "permutation_memory", "auto_method"]
 
 logger = logging.getLogger("graymatter")
 
@@ -354,6 +354,23 @@ def _constant_is_tested(X: np.ndarray, C: np.ndarray) -> bool:
 
 
 # ----------------------------------------------------------------------------- public function
+def auto_method(X, contrast) -> str:
+    """The relabelling ``method="auto"`` picks for this design and contrast.
+
+    ``"sign-flip"`` when the constant is part of the tested effect (one-sample tests, the mean of
+    change scores with covariates), else ``"freedman-lane"``.
+
+    Examples
+    --------
+    >>> X = np.column_stack([np.ones(6), np.arange(6.0)])
+    >>> auto_method(X, [1.0, 0.0]), auto_method(X, [0.0, 1.0])
+    ('sign-flip', 'freedman-lane')
+    """
+    X = np.asarray(X, dtype=np.float64)
+    C = _as_contrast(contrast, X.shape[1])[1]
+    return "sign-flip" if _constant_is_tested(X, C) else "freedman-lane"
+
+
 def default_batch_size(n_features: int) -> int:
     """Relabellings per batch by default: ``(batch, n_features)`` float64 maps of ~64 MB, 16 to 256.
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from graymatter.errors import InputError
+from graymatter.parallel import as_executor
 from graymatter.stats._pls_core import (BootstrapPLS, CVResult, PermutationPLS, _align, _batch,
                                         _bootstrap_moments, _check_components, _coef_scaled,
                                         _corr_cols, _cv_null, _cv_predict, _fit_arrays, _folds,
@@ -152,7 +153,7 @@ def pls_fit(X, Y, *, n_components: int = 1, scale: bool = True) -> PLSResult:
 
 def pls_permutation(X, Y, *, n_components: int = 1, n_perm: int = 1000, scale: bool = True,
                     random_state=None, batch_size: int | None = None,
-                    permutations=None) -> PermutationPLS:
+                    permutations=None, executor=None) -> PermutationPLS:
     """Permutation test of a PLS fit: permute the rows of Y, refit, and compare.
 
     The statistics are the share of Y variance explained by each component and the in-sample
@@ -174,6 +175,10 @@ def pls_permutation(X, Y, *, n_components: int = 1, n_perm: int = 1000, scale: b
         Row indices to use instead of random permutations: null ``j`` refits ``Y[permutations[:, j]]``
         (e.g. spin-test reassignments from ``spin_permutations``; repeated indices are allowed,
         as in nearest-centroid spins). ``n_perm`` and ``random_state`` are then ignored.
+    executor : Executor, optional
+        From :func:`graymatter.parallel.get_executor`: each batch of permutations is a task
+        (the data go to each worker once). The permutations are drawn here, so the null agrees
+        with a serial run (to rounding: BLAS on workers may use another thread count).
 
     Returns
     -------
@@ -209,7 +214,8 @@ def pls_permutation(X, Y, *, n_components: int = 1, n_perm: int = 1000, scale: b
         n_perm = perms.shape[0]
     X0, Y0 = Xa - xs, Ya - ys
     bs = _batch(batch_size, n_perm, n, Xa.shape[1], q, k)
-    null_ev, null_r = _permutation_null(X0, Y0, perms, k, bool(scale), bs)
+    null_ev, null_r = _permutation_null(X0, Y0, perms, k, bool(scale), bs,
+                                        as_executor(executor))
     return PermutationPLS(explained_variance_y=obs_ev, null_explained_variance_y=null_ev,
                           p_explained_variance=_perm_p(obs_ev, null_ev), r=obs_r, null_r=null_r,
                           p_r=_perm_p(obs_r, null_r), n_perm=n_perm, permutations=perms,
@@ -218,7 +224,7 @@ def pls_permutation(X, Y, *, n_components: int = 1, n_perm: int = 1000, scale: b
 
 def pls_bootstrap(X, Y, *, n_components: int = 1, n_boot: int = 1000, scale: bool = True,
                   random_state=None, batch_size: int | None = None,
-                  return_samples: bool = False) -> BootstrapPLS:
+                  return_samples: bool = False, executor=None) -> BootstrapPLS:
     """Bootstrap the x-weights of a PLS fit by resampling subjects (rows) with replacement.
 
     Each resample is refitted exactly as :func:`pls_fit` would refit ``X[idx], Y[idx]`` (centring
@@ -239,6 +245,9 @@ def pls_bootstrap(X, Y, *, n_components: int = 1, n_boot: int = 1000, scale: boo
         Resamples per batch; default keeps a batch's working memory near 100 MB.
     return_samples : bool, default=False
         Keep all bootstrap weights ``(n_boot, p, k)`` (memory: n_boot x p x k x 8 bytes).
+    executor : Executor, optional
+        Each batch of resamples is a task (resamples are drawn here; see
+        :func:`pls_permutation`).
 
     Returns
     -------
@@ -272,7 +281,8 @@ def pls_bootstrap(X, Y, *, n_components: int = 1, n_boot: int = 1000, scale: boo
     X2 = X0 * X0 if scale else None
     bs = _batch(batch_size, n_boot, n, p, Ya.shape[1], k)
     s1, s2, n_valid, samples = _bootstrap_moments(X0, X2, Y0, indices, ref, k, bool(scale), bs,
-                                                  keep=return_samples)
+                                                  keep=return_samples,
+                                                  executor=as_executor(executor))
     if n_valid < n_boot:
         logger.warning("%d of %d bootstrap resamples gave no finite PLS weights (e.g. a constant "
                        "response in the resample) and were left out", n_boot - n_valid, n_boot)
@@ -399,7 +409,7 @@ class ClinicalPLSResult:
 
 def clinical_pls(delta_regions: pd.DataFrame, delta_clinical, *, n_components: int = 1,
                  n_perm: int = 1000, n_boot: int = 1000, cv="loo", random_state=None,
-                 scale: bool = True) -> ClinicalPLSResult:
+                 scale: bool = True, executor=None) -> ClinicalPLSResult:
     """PLS regression of clinical change on regional change, with permutation, bootstrap and CV.
 
     Parameters
@@ -418,6 +428,8 @@ def clinical_pls(delta_regions: pd.DataFrame, delta_clinical, *, n_components: i
     random_state : None, int or numpy.random.Generator
         One seed; independent streams for permutations, bootstrap and CV are derived from it.
     scale : bool, default=True
+    executor : Executor, optional
+        Where the permutation and bootstrap batches run (:func:`pls_permutation`).
 
     Returns
     -------
@@ -450,9 +462,9 @@ def clinical_pls(delta_regions: pd.DataFrame, delta_clinical, *, n_components: i
     streams = _rng(random_state).spawn(3)
     fit = pls_fit(X, Y, n_components=n_components, scale=scale)
     perm = pls_permutation(X, Y, n_components=n_components, n_perm=n_perm, scale=scale,
-                           random_state=streams[0])
+                           random_state=streams[0], executor=executor)
     boot = pls_bootstrap(X, Y, n_components=n_components, n_boot=n_boot, scale=scale,
-                         random_state=streams[1])
+                         random_state=streams[1], executor=executor)
     cvres = None if cv is None else pls_cross_validate(X, Y, n_components=n_components, cv=cv,
                                                        scale=scale, random_state=streams[2])
     cols = {}

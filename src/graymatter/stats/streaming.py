@@ -16,6 +16,7 @@ Memory is bounded by one block (``n_subjects x block_voxels``), not by the whole
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 
@@ -24,7 +25,8 @@ import numpy as np
 from graymatter.errors import ContrastError, InputError
 from graymatter.parallel import as_executor
 
-__all__ = ["streamed_glm", "streamed_max_t"]
+__all__ = ["StreamedFit", "streamed_contrasts", "streamed_glm", "streamed_max_t",
+           "default_block_voxels", "streamed_memory"]
 
 logger = logging.getLogger("graymatter")
 
@@ -58,29 +60,124 @@ def _t_vector(contrast, p: int) -> np.ndarray:
     return c
 
 
+def default_block_voxels(n_subjects: int, chunk_voxels: int) -> int:
+    """Voxels per block by default: a multiple of the store's chunk width whose float64 working
+    copies (~3 of ``n_subjects x block``) stay near 256 MB, and at least one chunk.
+
+    Examples
+    --------
+    >>> default_block_voxels(125, 16384), default_block_voxels(10_000, 4096)
+    (81920, 4096)
+    """
+    width = int(chunk_voxels)
+    return max(width, (_BLOCK_BYTES // (3 * 8 * int(n_subjects))) // width * width)
+
+
+def streamed_memory(n_subjects: int, block_voxels: int, n_perm: int = 0) -> int:
+    """Peak bytes of one streamed task (an estimate, used by ``graymatter run --dry-run``).
+
+    Three float64 copies of the block (read, prepared, GEMM temporaries) plus, for max-T, the
+    relabellings (``n_perm x n_subjects`` integers).
+    """
+    return int(3 * 8 * n_subjects * block_voxels + 8 * n_perm * n_subjects)
+
+
 def _blocks(Y, n: int, block_voxels: int | None) -> list[tuple[int, int]]:
     m = Y.shape[1]
     if Y.shape[0] != n:
         raise InputError(f"X has {n} rows but the store holds {Y.shape[0]} subjects; X must have "
                          "one row per stored subject, in the store's order.")
     if block_voxels is None:
-        width = Y.chunks[1]
-        block_voxels = max(width, (_BLOCK_BYTES // (3 * 8 * n)) // width * width)
+        block_voxels = default_block_voxels(n, Y.chunks[1])
     elif isinstance(block_voxels, bool) or not isinstance(block_voxels, (int, np.integer)) \
             or block_voxels < 1:
         raise InputError(f"block_voxels must be a positive integer or None, got {block_voxels!r}.")
     return [(lo, min(lo + int(block_voxels), m)) for lo in range(0, m, int(block_voxels))]
 
 
-def _glm_block(item):
+@dataclasses.dataclass(frozen=True)
+class StreamedFit:
+    """What a streamed GLM knows of its fit: the summary attributes of a fitted
+    :class:`~graymatter.stats.glm.MassUnivariateGLM` that reports and provenance read."""
+
+    n_features_: int
+    df_resid_: int
+    n_nan_features_: int
+    n_constant_features_: int
+    n_zero_variance_features_: int
+
+
+def _contrasts_block(item):
     from graymatter.stats.glm import MassUnivariateGLM
 
-    store, lo, hi, X, c = item
+    store, lo, hi, X, contrasts = item
     Yb = np.asarray(_open(store)[:, lo:hi], dtype=np.float64)
-    with warnings.catch_warnings():  # per-block exclusion counts are noise; NaNs mark them
+    with warnings.catch_warnings():  # per-block exclusion counts are summed by the caller
         warnings.filterwarnings("ignore", message=".*excluded from the model")
-        res = MassUnivariateGLM().fit(Yb, X).t_contrast(c)
-    return res.t, res.df
+        glm = MassUnivariateGLM().fit(Yb, X)
+    counts = (glm.df_resid_, glm.n_nan_features_, glm.n_constant_features_,
+              glm.n_zero_variance_features_)
+    return [_contrast(glm, c) for c in contrasts], counts
+
+
+def _contrast(glm, c):
+    """A Contrast object, a t vector (1-D weights) or an F matrix (2-D weights)."""
+    if hasattr(c, "kind"):
+        return glm.contrast(c)
+    c = np.asarray(c, dtype=np.float64)
+    return glm.t_contrast(c) if c.ndim == 1 else glm.f_contrast(c)
+
+
+def _concatenate(parts: list):
+    """One contrast result from its voxel blocks: per-voxel arrays joined, the rest from block 0."""
+    names = parts[0].maps()  # the per-voxel statistics
+    return dataclasses.replace(parts[0], **{name: np.concatenate([getattr(part, name)
+                                                                   for part in parts])
+                                            for name in names})
+
+
+def streamed_contrasts(store, X, contrasts, *, block_voxels: int | None = None, executor=None,
+                       progress: bool = False) -> tuple[list, StreamedFit]:
+    """Every statistic of several t/F contrasts per voxel, fitting the GLM block by block.
+
+    Parameters
+    ----------
+    store : str or os.PathLike
+        A store from :func:`graymatter.io.zarr_store.write_matrix_zarr` with ``n_subjects`` rows.
+    X : (n_subjects, n_regressors) array-like
+        Design, rows in the store's subject order.
+    contrasts : sequence of Contrast, t weight vectors or F weight matrices
+    block_voxels : int, optional
+        Voxels per block (default as in :func:`streamed_glm`).
+    executor : Executor, optional
+        Blocks are independent tasks.
+    progress : bool, default=False
+        Progress bar over blocks.
+
+    Returns
+    -------
+    results : list of TContrastResult or FContrastResult
+        One per contrast, equal to the in-memory results (voxels are fitted independently).
+    fit : StreamedFit
+        Number of voxels, residual df and the counts of excluded voxels.
+
+    Examples
+    --------
+    >>> results, fit = streamed_contrasts("gm.zarr", X, [[0, 1, -1]])  # doctest: +SKIP
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise InputError(f"X must be a (n_subjects, n_regressors) matrix, got shape {X.shape}.")
+    contrasts = list(contrasts)
+    Y = _open(store)
+    bounds = _blocks(Y, X.shape[0], block_voxels)
+    out = as_executor(executor).map(_contrasts_block,
+                                    [(str(store), lo, hi, X, contrasts) for lo, hi in bounds],
+                                    progress=progress, desc="GLM", unit="block")
+    results = [_concatenate([block[0][i] for block in out]) for i in range(len(contrasts))]
+    counts = np.sum([block[1][1:] for block in out], axis=0)
+    fit = StreamedFit(int(Y.shape[1]), int(out[0][1][0]), *(int(c) for c in counts))
+    return results, fit
 
 
 def _max_t_block(item):
@@ -142,11 +239,9 @@ def streamed_glm(store, X, contrast, *, block_voxels: int | None = None,
     if X.ndim != 2:
         raise InputError(f"X must be a (n_subjects, n_regressors) matrix, got shape {X.shape}.")
     c = _t_vector(contrast, X.shape[1])
-    bounds = _blocks(_open(store), X.shape[0], block_voxels)
-    logger.info("streamed GLM: %d blocks of up to %d voxels", len(bounds), bounds[0][1] - bounds[0][0])
-    out = as_executor(executor).map(_glm_block, [(str(store), lo, hi, X, c) for lo, hi in bounds],
-                                   progress=progress, desc="GLM", unit="block")
-    return np.concatenate([t for t, _ in out]), int(out[0][1])
+    (result,), fit = streamed_contrasts(store, X, [c], block_voxels=block_voxels,
+                                        executor=executor, progress=progress)
+    return result.t, fit.df_resid_
 
 
 def streamed_max_t(store, X, contrast, *, n_perm: int, random_state: int, two_sided: bool = False,

@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from graymatter.errors import InputError, format_choices
+from graymatter.parallel import as_executor
 from graymatter.stats._pls_core import _batch, _bootstrap_moments, _fit_arrays
 from graymatter.stats.multiple import fdr_bh
 from graymatter.stats.pls import pls_bootstrap, pls_fit, pls_permutation
@@ -166,7 +167,7 @@ def _check_inputs(expression, brain_map, n_components) -> tuple[pd.DataFrame, pd
 
 def gene_pls(expression: pd.DataFrame, brain_map: pd.Series, *, n_components: int = 3,
              nulls=None, n_boot: int = 1000, bootstrap: str = "regions", blocks=None,
-             fdr_alpha: float = 0.05, random_state=None) -> GenePLSResult:
+             fdr_alpha: float = 0.05, random_state=None, executor=None) -> GenePLSResult:
     """PLS of gene expression (predictors) onto a regional brain map (response).
 
     Parameters
@@ -195,6 +196,9 @@ def gene_pls(expression: pd.DataFrame, brain_map: pd.Series, *, n_components: in
         (Benjamini-Hochberg over all genes, p two-sided from the normal distribution of Z).
     random_state : None, int or numpy.random.Generator
         Seed of the bootstrap.
+    executor : Executor, optional
+        From :func:`graymatter.parallel.get_executor`: the spin and bootstrap batches become
+        tasks (resamples are drawn here, so the results agree with a serial run to rounding).
 
     Returns
     -------
@@ -244,14 +248,15 @@ def gene_pls(expression: pd.DataFrame, brain_map: pd.Series, *, n_components: in
     p_spin = null_ev = None
     n_spins = 0
     if nulls is not None:
-        perm = pls_permutation(Xa, ya, n_components=k, scale=True, permutations=nulls)
+        perm = pls_permutation(Xa, ya, n_components=k, scale=True, permutations=nulls,
+                               executor=executor)
         p_spin, null_ev = perm.p_explained_variance, perm.null_explained_variance_y
         n_spins = perm.n_perm
 
     if n_boot:
         if bootstrap == "regions":
             se = pls_bootstrap(Xa, ya, n_components=k, n_boot=int(n_boot), scale=True,
-                               random_state=random_state).se
+                               random_state=random_state, executor=executor).se
         else:
             if blocks is None or len(np.asarray(blocks)) != len(X):
                 raise InputError(f"bootstrap='blocks' needs blocks= with one label per region "
@@ -266,7 +271,7 @@ def gene_pls(expression: pd.DataFrame, brain_map: pd.Series, *, n_components: in
             else:
                 block_vals = np.asarray(blocks)
             indices = block_bootstrap_indices(block_vals, int(n_boot), random_state)
-            se = _indexed_bootstrap_se(Xa, ya[:, None], indices, k)
+            se = _indexed_bootstrap_se(Xa, ya[:, None], indices, k, executor)
         with np.errstate(divide="ignore", invalid="ignore"):
             zvals = fit.x_weights * sign / se
     else:
@@ -296,13 +301,15 @@ def gene_pls(expression: pd.DataFrame, brain_map: pd.Series, *, n_components: in
                          score_map_r=np.abs(r))
 
 
-def _indexed_bootstrap_se(Xa: np.ndarray, Ya: np.ndarray, indices: np.ndarray, k: int) -> np.ndarray:
+def _indexed_bootstrap_se(Xa: np.ndarray, Ya: np.ndarray, indices: np.ndarray, k: int,
+                          executor=None) -> np.ndarray:
     """Bootstrap SE of the x-weights for given resamples (rows ``indices[b]``), as pls_bootstrap."""
     out, xs, ys = _fit_arrays(Xa, Ya, k, True)
     ref = out["w"][0]
     X0, Y0 = Xa - xs, Ya - ys
     bs = _batch(None, len(indices), Xa.shape[0], Xa.shape[1], 1, k)
-    s1, s2, n_valid, _ = _bootstrap_moments(X0, X0 * X0, Y0, indices, ref, k, True, bs, keep=False)
+    s1, s2, n_valid, _ = _bootstrap_moments(X0, X0 * X0, Y0, indices, ref, k, True, bs, keep=False,
+                                            executor=as_executor(executor))
     if n_valid < 2:
         raise InputError(f"fewer than 2 of {len(indices)} block-bootstrap resamples could be "
                          "fitted; use more or smaller blocks")

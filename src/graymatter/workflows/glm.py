@@ -67,8 +67,9 @@ class GLMOutputs:
         The design matrix actually fitted (rows in participants order).
     contrasts : list of Contrast
         The parsed contrasts.
-    model : MassUnivariateGLM
-        The fitted engine (betas, residual variance, valid features).
+    model : MassUnivariateGLM or StreamedFit
+        The fitted engine (betas, residual variance, valid features), or, with a zarr store,
+        the streamed fit's summary (voxel count, residual df, exclusion counts).
     results : dict of str to contrast result
         Per contrast name, the t or F result arrays over features.
     features : list of str or None
@@ -168,6 +169,7 @@ def run_glm(
     inference: InferenceSettings | None = None,
     progress: bool = True,
     executor=None,
+    store: str | os.PathLike | None = None,
 ) -> GLMOutputs:
     """Fit one mass-univariate GLM to voxel or region data and write maps, tables and provenance.
 
@@ -212,6 +214,11 @@ def run_glm(
     executor : Executor, optional
         Where permutation batches run (:func:`graymatter.parallel.get_executor`: serial,
         joblib or a dask cluster); the numbers do not depend on it.
+    store : str or os.PathLike, optional
+        Voxel data only: stream subjects x voxels through this zarr store instead of holding
+        them in memory (written from the images on the first run, checked and reused later;
+        see :mod:`graymatter.workflows.streamed`). The maps equal the in-memory ones; inference
+        is then voxel-wise max-T and FDR (no TFCE, cluster-level permutation p or RFT).
 
     Returns
     -------
@@ -243,18 +250,37 @@ def run_glm(
                          + ", ".join(f"'{c.name}' -> '{s}'" for c, s in zip(parsed, slugs)))
     subject_ids = [str(s) for s in design.matrix.index]
 
-    if images is not None:
-        Y, grid = _load_voxels(subject_ids, images, mask, dtype, progress, inputs)
-        features = None
-    else:
-        Y, features = _load_regions(subject_ids, regions, id_column, dtype, inputs)
-        grid = None
-
-    glm = MassUnivariateGLM(chunk_size=chunk_size, dtype=dtype).fit(Y, design.X)
-    results = {c.name: glm.contrast(c) for c in parsed}
     inference = inference or InferenceSettings()
-    inferred, smoothness = _infer(Y, design.X, glm, parsed, results, grid, inference, progress,
-                                  executor)
+    features = grid = smoothness = None
+    if store is not None:
+        from ..stats.streaming import streamed_contrasts
+        from .streamed import check_streamable, infer_streamed, stream_voxels
+
+        if images is None:
+            raise InputError("store= streams voxel images through a zarr store; a regions table "
+                             "fits in memory: remove store.")
+        check_streamable(inference)
+        store, grid = stream_voxels(subject_ids, images, mask, store, dtype, progress, inputs)
+        fitted, glm = streamed_contrasts(store, design.X, parsed, executor=executor,
+                                         progress=progress)
+        results = {c.name: r for c, r in zip(parsed, fitted)}
+        inferred = {}
+        if inference.enabled:
+            from ..datasets.atlases import load_atlas
+
+            inferred = infer_streamed(store, design.X, parsed, results, grid, inference,
+                                      atlas=load_atlas(inference.atlas,
+                                                       labels=inference.atlas_labels),
+                                      progress=progress, executor=executor)
+    else:
+        if images is not None:
+            Y, grid = _load_voxels(subject_ids, images, mask, dtype, progress, inputs)
+        else:
+            Y, features = _load_regions(subject_ids, regions, id_column, dtype, inputs)
+        glm = MassUnivariateGLM(chunk_size=chunk_size, dtype=dtype).fit(Y, design.X)
+        results = {c.name: glm.contrast(c) for c in parsed}
+        inferred, smoothness = _infer(Y, design.X, glm, parsed, results, grid, inference,
+                                      progress, executor)
 
     files: dict[str, Path] = {}
     files["design.tsv"] = write_tsv(out_dir / "design.tsv", design.matrix)
@@ -281,7 +307,7 @@ def run_glm(
         "data": "voxels" if grid is not None else "regions",
         "n_subjects": len(subject_ids),
         "subjects": subject_ids,
-        "n_features": int(Y.shape[1]),
+        "n_features": int(glm.n_features_),
         "n_features_excluded": {"nan_or_infinite": int(glm.n_nan_features_),
                                 "constant": int(glm.n_constant_features_),
                                 "zero_residual_variance": int(glm.n_zero_variance_features_)},
@@ -297,7 +323,7 @@ def run_glm(
     }
     files["sidecar"] = write_json(out_dir / "glm.json", sidecar)
     logger.info("GLM done: %d subjects x %d features, %d contrasts -> %s",
-                len(subject_ids), Y.shape[1], len(parsed), out_dir)
+                len(subject_ids), glm.n_features_, len(parsed), out_dir)
     return GLMOutputs(out_dir, design, parsed, glm, results, features, grid, files, inferred,
                       smoothness)
 

@@ -172,7 +172,8 @@ def infer_regions(Y, X, contrast, result, settings: InferenceSettings, *,
 
 
 def infer_voxels(Y, X, contrast, result, grid, settings: InferenceSettings, *, smoothness=None,
-                 atlas=None, progress: bool = True, executor=None) -> ContrastInference:
+                 atlas=None, progress: bool = True, executor=None,
+                 permutation=None) -> ContrastInference:
     """Voxel, cluster and TFCE family-wise error (permutation and/or RFT), FDR and the table.
 
     Parameters
@@ -198,6 +199,10 @@ def infer_voxels(Y, X, contrast, result, grid, settings: InferenceSettings, *, s
     executor : Executor, optional
         Where the permutation batches run (see :func:`graymatter.parallel.get_executor`); the
         numbers do not depend on it.
+    permutation : PermutationResult, optional
+        A permutation null computed elsewhere (e.g. voxel-wise max-T streamed from a zarr
+        store, when ``Y`` is None); cluster and TFCE p-values are reported when it holds
+        their nulls.
 
     Returns
     -------
@@ -226,20 +231,26 @@ def infer_voxels(Y, X, contrast, result, grid, settings: InferenceSettings, *, s
     peak_values = {"z": result.z, "p_unc": p_unc}
 
     if "permutation" in settings.methods:
-        statistics = [ClusterStatistic(grid, height=out.height, connectivity=settings.connectivity)]
-        if settings.tfce:
-            from ..stats.tfce import TFCEStatistic, tfce
+        perm = permutation
+        if perm is None:
+            statistics = [ClusterStatistic(grid, height=out.height,
+                                           connectivity=settings.connectivity)]
+            if settings.tfce:
+                from ..stats.tfce import TFCEStatistic
 
-            statistics.append(TFCEStatistic(grid))
-        perm = permutation_test(Y, X, contrast, n_perm=settings.n_perm, statistics=statistics,
-                                random_state=settings.random_state, n_jobs=settings.n_jobs,
-                                progress=progress, executor=executor)
+                statistics.append(TFCEStatistic(grid))
+            perm = permutation_test(Y, X, contrast, n_perm=settings.n_perm, statistics=statistics,
+                                    random_state=settings.random_state, n_jobs=settings.n_jobs,
+                                    progress=progress, executor=executor)
         out.permutation = perm
         out.maps["p_fwe_perm"] = peak_values["p_fwe_perm"] = perm.p_fwe
-        out.cluster_p["perm"] = perm.fwe_p(clusters.sizes.astype(float), "cluster_extent")
-        out.cluster_p["perm_mass"] = perm.fwe_p(clusters.masses, "cluster_mass")
-        out.maps["p_cluster_fwe_perm"] = _per_voxel(clusters.labels, out.cluster_p["perm"])
-        if settings.tfce:
+        if "cluster_extent" in perm.null_max:
+            out.cluster_p["perm"] = perm.fwe_p(clusters.sizes.astype(float), "cluster_extent")
+            out.cluster_p["perm_mass"] = perm.fwe_p(clusters.masses, "cluster_mass")
+            out.maps["p_cluster_fwe_perm"] = _per_voxel(clusters.labels, out.cluster_p["perm"])
+        if "tfce" in perm.null_max:
+            from ..stats.tfce import tfce
+
             observed = tfce(np.nan_to_num(stat, nan=0.0), grid)
             out.maps["tfce"] = observed
             out.maps["p_fwe_tfce"] = peak_values["p_fwe_tfce"] = perm.fwe_p(observed, "tfce")

@@ -323,7 +323,7 @@ def run_longitudinal(participants, *, pre, post, out_dir, covariates_formula: st
                      id_column: str | None = None, session_pre: str | None = None,
                      session_post: str | None = None, columns: str | Sequence[str] | None = None,
                      n_perm: int = 5000, two_sided: bool = True, random_state=0, n_jobs: int = 1,
-                     progress: bool = True) -> PairedResult:
+                     progress: bool = True, executor=None) -> PairedResult:
     """Regional paired comparison (post vs pre) with covariates, max-T FWE and FDR; write files.
 
     Fits ``post − pre ~ covariates_formula`` per region and tests the intercept (see
@@ -359,6 +359,8 @@ def run_longitudinal(participants, *, pre, post, out_dir, covariates_formula: st
         Seed of the sign-flips (same seed, same p_fwe, whatever ``n_jobs``).
     n_jobs : int, default=1
     progress : bool, default=True
+    executor : Executor, optional
+        Where the sign-flip batches run (:func:`graymatter.parallel.get_executor`).
 
     Returns
     -------
@@ -378,7 +380,8 @@ def run_longitudinal(participants, *, pre, post, out_dir, covariates_formula: st
         session_post=session_post, columns=columns)
     result = paired_change(pre_t, post_t, covariates=table.loc[pre_t.index],
                            formula=covariates_formula, n_perm=n_perm, two_sided=two_sided,
-                           random_state=random_state, n_jobs=n_jobs, progress=progress)
+                           random_state=random_state, n_jobs=n_jobs, progress=progress,
+                           executor=executor)
     out_dir = Path(out_dir)
     write_tsv(out_dir / PAIRED_TABLE, result.table)
     record = result.to_dict()  # model, design, n_perm, two_sided, random_state
@@ -423,7 +426,8 @@ def run_pls_clinical(participants, *, pre, post, clinical_pre: str, clinical_pos
                      n_components: int = 1, n_perm: int = 1000, n_boot: int = 1000, cv="loo",
                      random_state=0, id_column: str | None = None, session_pre: str | None = None,
                      session_post: str | None = None,
-                     columns: str | Sequence[str] | None = None) -> ClinicalPLSResult:
+                     columns: str | Sequence[str] | None = None,
+                     executor=None) -> ClinicalPLSResult:
     """PLS regression of clinical change on regional change (ΔGMV -> ΔHAMD); write the results.
 
     Regional change is ``post − pre`` per region; clinical change is
@@ -452,6 +456,9 @@ def run_pls_clinical(participants, *, pre, post, clinical_pre: str, clinical_pos
     random_state : int or None, default=0
     id_column, session_pre, session_post, columns
         As in :func:`run_longitudinal`.
+    executor : Executor, optional
+        Where the permutation and bootstrap batches run (see
+        :func:`graymatter.stats.pls.clinical_pls`).
 
     Returns
     -------
@@ -475,7 +482,7 @@ def run_pls_clinical(participants, *, pre, post, clinical_pre: str, clinical_pos
     delta = change_scores(pre_t, post_t)
     dclin = _clinical_change(table, delta.index, clinical_pre, clinical_post)
     result = clinical_pls(delta, dclin, n_components=n_components, n_perm=n_perm, n_boot=n_boot,
-                          cv=cv, random_state=random_state)
+                          cv=cv, random_state=random_state, executor=executor)
     out_dir = Path(out_dir)
     regional = result.regional.copy()
     regional.index.name = "region"

@@ -8,6 +8,7 @@ many tasks each step hands to the executor, and the peak memory of the driver an
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 
 import nibabel as nib
@@ -79,8 +80,8 @@ class StudyPlan:
         for s in self.steps:
             lines.append(f"{s.name:<28} {s.tasks:>6} {_gb(s.driver_bytes):>9} "
                          f"{_gb(s.worker_bytes):>10}  {s.detail}")
-        if self.executor == "serial":
-            where = f"one process, {_gb(self.driver_bytes)}"
+        if self.executor == "serial":  # tasks run in the driver, one after the other
+            where = f"one process, {_gb(max(s.driver_bytes + s.worker_bytes for s in self.steps))}"
         else:
             total = self.driver_bytes + self.n_workers * self.worker_bytes
             where = (f"driver {_gb(self.driver_bytes)}, each worker {_gb(self.worker_bytes)}; "
@@ -89,7 +90,21 @@ class StudyPlan:
         lines += ["", f"peak memory: {where}",
                   "estimates: data and working arrays; Python and library overhead (~0.3 GB "
                   "per process) come on top."]
+        ram = _machine_memory()
+        if ram and max(s.driver_bytes + s.worker_bytes for s in self.steps) > 0.8 * ram:
+            lines.append(f"WARNING: more than 80% of this machine's {_gb(ram)}: use dtype: float32, "
+                         "fewer voxels (a coarser grid or a tighter mask), workers on other "
+                         "hosts (--scheduler), or voxel-wise max-T streamed from a zarr store "
+                         "(graymatter.stats.streaming; docs/scaling.md).")
         return "\n".join(lines)
+
+
+def _machine_memory() -> int:
+    """Physical memory of this machine in bytes (0 when the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 0
 
 
 def _gb(n: int) -> str:
@@ -142,13 +157,17 @@ def plan_study(spec: StudySpec, *, executor: str = "serial", n_workers: int = 1)
         m, features, grid_note = len(_region_columns(spec)), "regions", "region table"
     else:
         (m, grid_note), features = _voxel_count(spec, ids), "voxels"
+    settings = spec.inference or {}
+    methods = settings.get("methods", ("permutation",)) if settings else ()
+    methods = (methods,) if isinstance(methods, str) else tuple(methods)
+    if spec.store is not None:
+        steps += _streamed_steps(spec, n, m, grid_note, methods, settings)
+        return StudyPlan(spec.name, n, m, features, executor,
+                         n_workers if executor != "serial" else 1, steps)
     itemsize = np.dtype(spec.dtype).itemsize
     data = n * m * itemsize
     steps.append(PlannedStep("load + GLM", 1, f"{n} x {m:,} {spec.dtype} ({grid_note})",
                              int(data * GLM_OVERHEAD)))
-    settings = spec.inference or {}
-    methods = settings.get("methods", ("permutation",)) if settings else ()
-    methods = (methods,) if isinstance(methods, str) else tuple(methods)
     if "permutation" in methods:
         n_perm = int(settings.get("n_perm", 5000))
         spatial = features == "voxels"
@@ -166,6 +185,40 @@ def plan_study(spec: StudySpec, *, executor: str = "serial", n_workers: int = 1)
                 engine if distributed else 0))
     return StudyPlan(spec.name, n, m, features, executor, n_workers if executor != "serial" else 1,
                      steps)
+
+
+def _streamed_steps(spec: StudySpec, n: int, m: int, grid_note: str, methods, settings) -> list:
+    """Steps of a study whose subjects x voxels go through a zarr store (``store:``)."""
+    from ..io.zarr_store import default_chunk_voxels
+    from ..stats.streaming import default_block_voxels, streamed_memory
+    from .inference import InferenceSettings
+    from .streamed import check_streamable
+
+    check_streamable(InferenceSettings(methods=methods, tfce=bool(settings.get("tfce", False))))
+    itemsize = np.dtype(spec.dtype).itemsize
+    exists = spec.store.exists()
+    if exists:
+        from ..io.zarr_store import open_matrix_zarr
+
+        chunk = int(open_matrix_zarr(spec.store)[0].chunks[1])
+    else:
+        chunk = default_chunk_voxels(n)
+    block = min(default_block_voxels(n, chunk), m)
+    blocks = math.ceil(m / block)
+    steps = [PlannedStep("zarr store", 1,
+                         f"{'reuse' if exists else 'write'} {spec.store.name}: {n} x {m:,} "
+                         f"{spec.dtype}, {n * m * itemsize / 1e9:.1f} GB on disk ({grid_note})",
+                         0 if exists else 64 * m * itemsize),
+             PlannedStep("GLM (streamed)", blocks, f"{blocks} voxel blocks of {block:,}",
+                         8 * 10 * m * len(spec.contrasts), streamed_memory(n, block))]
+    if "permutation" in methods:
+        n_perm = int(settings.get("n_perm", 5000))
+        for name in spec.contrasts:
+            steps.append(PlannedStep(
+                f"max-T: {name}"[:28], blocks,
+                f"{n_perm} relabellings x {blocks} voxel blocks (voxel-wise max-T)",
+                8 * m, streamed_memory(n, block, n_perm)))
+    return steps
 
 
 def _region_columns(spec: StudySpec) -> list[str]:

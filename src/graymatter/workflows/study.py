@@ -144,7 +144,8 @@ def run_study(study: str | os.PathLike | StudySpec, *, progress: bool = True,
     glm = run_glm(participants_file, images=images, regions=spec.regions, mask=spec.mask,
                   model=spec.model, contrasts=spec.contrasts, levels=spec.levels,
                   center=spec.center, id_column=id_column, dtype=spec.dtype,
-                  out_dir=out_dir, inference=inference, progress=progress, executor=executor)
+                  out_dir=out_dir, inference=inference, progress=progress, executor=executor,
+                  store=spec.store)
     outputs = StudyOutputs(spec, table1, glm)
     if glm.grid is not None:  # the regional (Study B) report is written by its own workflow
         from ..report.html import write_study_report

@@ -178,8 +178,8 @@ def _enrichment(spec: LongitudinalSpec, genes: GenePLSResult, t_map: pd.Series, 
     return tables, summary
 
 
-def run_study_b(study: str | os.PathLike | LongitudinalSpec, *, progress: bool = True
-                ) -> StudyBOutputs:
+def run_study_b(study: str | os.PathLike | LongitudinalSpec, *, progress: bool = True,
+                executor=None) -> StudyBOutputs:
     """Run a longitudinal (Study B) study file end to end.
 
     Parameters
@@ -189,6 +189,10 @@ def run_study_b(study: str | os.PathLike | LongitudinalSpec, *, progress: bool =
         :func:`graymatter.config.load_longitudinal_study`) or a loaded spec.
     progress : bool, default=True
         Show progress bars.
+    executor : Executor, optional
+        Where the sign-flip, PLS permutation, spin and bootstrap batches run (e.g. a dask
+        cluster from :func:`graymatter.parallel.get_executor`); the results agree with a serial
+        run (to rounding for the PLS steps). GSEA and the spatial enrichment null run here.
 
     Returns
     -------
@@ -226,7 +230,8 @@ def run_study_b(study: str | os.PathLike | LongitudinalSpec, *, progress: bool =
         paired = run_longitudinal(participants, pre=pre, post=post, out_dir=out / "paired",
                                   covariates_formula=spec.covariates, n_perm=spec.n_perm,
                                   two_sided=spec.two_sided, random_state=spec.random_state,
-                                  n_jobs=spec.n_jobs, progress=progress, **common)
+                                  n_jobs=spec.n_jobs, progress=progress, executor=executor,
+                                  **common)
     except DesignError as err:  # the covariates formula
         raise StudyFileError(f"{spec.where('covariates')}: {err}") from None
     t_map = paired.table["t"].astype(np.float64)
@@ -247,7 +252,7 @@ def run_study_b(study: str | os.PathLike | LongitudinalSpec, *, progress: bool =
                                     n_components=cfg.get("n_components", 1),
                                     n_perm=cfg.get("n_perm", 1000), n_boot=cfg.get("n_boot", 1000),
                                     cv=cfg.get("cv", "loo"), random_state=spec.random_state,
-                                    **common)
+                                    executor=executor, **common)
         summary["clinical_pls"] = {"r": clinical.r, "p_perm": clinical.p_perm,
                                    "cv_r": clinical.cv_r,
                                    "variance_explained": clinical.variance_explained.tolist()}
@@ -267,7 +272,7 @@ def run_study_b(study: str | os.PathLike | LongitudinalSpec, *, progress: bool =
             spin_method=tx.get("spin_method", "alexander-bloch"), n_boot=tx.get("n_boot", 1000),
             bootstrap=tx.get("bootstrap", "regions"), n_blocks=tx.get("n_blocks", 10),
             fdr_alpha=tx.get("fdr_alpha", 0.05), random_state=spec.random_state,
-            spin_cache=out / "transcriptomics" / "spins")
+            spin_cache=out / "transcriptomics" / "spins", executor=executor)
         summary["transcriptomics"] = genes.to_dict()
         if spec.enrichment:
             from ..transcriptomics.expression import match_regions

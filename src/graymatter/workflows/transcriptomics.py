@@ -163,7 +163,7 @@ def run_transcriptomics(brain_map, expression, *, out_dir, centroids=None, centr
                         n_spins: int = 1000, spin_method: str = "alexander-bloch", n_boot: int = 1000,
                         bootstrap: str = "regions", n_blocks: int = 10, fdr_alpha: float = 0.05,
                         random_state=0, spin_cache=None,
-                        duplicate_genes: str = "drop") -> GenePLSResult:
+                        duplicate_genes: str = "drop", executor=None) -> GenePLSResult:
     """Gene PLS of an expression matrix onto a regional brain map, with spins and gene lists.
 
     Parameters
@@ -206,6 +206,9 @@ def run_transcriptomics(brain_map, expression, *, out_dir, centroids=None, centr
     duplicate_genes : {"drop", "error"}, default="drop"
         Gene columns named more than once (e.g. ``Mar-01`` twice in the published AHBA DK
         matrix) are dropped with a warning, or raise (see ``read_expression``).
+    executor : Executor, optional
+        Where the spin and bootstrap batches of the gene PLS run (see
+        :func:`graymatter.transcriptomics.gene_pls.gene_pls`).
 
     Returns
     -------
@@ -284,7 +287,7 @@ def run_transcriptomics(brain_map, expression, *, out_dir, centroids=None, centr
 
     result = gene_pls(X, y, n_components=n_components, nulls=nulls, n_boot=n_boot,
                       bootstrap=bootstrap, blocks=blocks, fdr_alpha=fdr_alpha,
-                      random_state=np.random.default_rng(boot_seed))
+                      random_state=np.random.default_rng(boot_seed), executor=executor)
     result = _with_seed(result, random_state)
 
     files = _write_outputs(out, result, y, report, expr_info, brain_map, locals_=dict(
