@@ -151,6 +151,16 @@ def test_study_streamed_through_a_zarr_store_equals_the_in_memory_study(cohort, 
     before = (cohort / "gm.zarr" / "zarr.json").stat().st_mtime_ns
     assert main(["--quiet", "run", str(streamed)]) == 0
     assert (cohort / "gm.zarr" / "zarr.json").stat().st_mtime_ns == before
+    # `graymatter glm --zarr` takes the same store (same subjects, images and mask): same t map.
+    assert main(["--quiet", "glm", "--participants", str(cohort / "cohort" / "participants.tsv"),
+                 "--images", str(cohort / "cohort" / "mri" / "*.nii.gz"),
+                 "--model", "0 + group + age + tiv", "--level", "group=HC,MDD",
+                 "--contrast", "MDD < HC=HC - MDD", "--zarr", str(cohort / "gm.zarr"),
+                 "--out", str(cohort / "glm_cli")]) == 0
+    assert (cohort / "gm.zarr" / "zarr.json").stat().st_mtime_ns == before
+    name = "contrast-MDDltHC_stat-t.nii.gz"
+    np.testing.assert_array_equal(np.asarray(nib.load(cohort / "glm_cli" / name).dataobj),
+                                  np.asarray(nib.load(cohort / "streamed" / name).dataobj))
 
 
 def test_store_that_no_longer_matches_is_refused(cohort, tmp_path, capsys):
