@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/bench_scale.py                          # N = 500, 2000; 1000 permutations
     python benchmarks/bench_scale.py --sizes 500 2000 10000 --workers 1 2 --n-perm 1000
+    python benchmarks/bench_scale.py --spatial --n-perm 200   # cluster + TFCE nulls on dask
 
 Data: N simulated subjects on the 2 mm MNI152 gray-matter mask (181,054 voxels), written to a
 zarr store (float32, chunks 64 subjects x ``chunk_voxels``) from lazily generated rows, so the
@@ -111,6 +112,47 @@ def run_one(n: int, workers: int, n_perm: int, chunk_voxels: int, folder: str) -
             "planted_detected": float(np.mean(p_fwe <= 0.05)), "null_mean": float(null.mean())}
 
 
+def run_spatial(n_perm: int) -> None:
+    """Cluster + TFCE permutation nulls (blocks over permutations) in memory: serial, two
+    threads, and dask LocalClusters of 1 and 2 workers, on bench_permutation's Study A-sized
+    data (125 subjects x 235,375 voxels, 15 regressors). Checks that the nulls are identical."""
+    import importlib.util
+
+    from graymatter.parallel import get_executor
+    from graymatter.stats.clusters import ClusterStatistic
+    from graymatter.stats.permutation import permutation_test
+    from graymatter.stats.tfce import TFCEStatistic
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_permutation", Path(__file__).with_name("bench_permutation.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    _, grid, Y, X, c = bench.make_data()
+    stats = [ClusterStatistic(grid, height=3.1), TFCEStatistic(grid)]
+    kw = dict(n_perm=n_perm, statistics=stats, random_state=0, progress=False)
+    print(f"cluster + TFCE nulls, {Y.shape[0]} subjects x {Y.shape[1]:,} voxels, {n_perm} "
+          f"permutations; load average {os.getloadavg()[0]:.2f}")
+    print(f"{'where':<22} {'s':>7} {'ms/perm':>8} {'identical':>9}")
+    ref = None
+    for label, make in (("serial", lambda: None),
+                        ("2 threads (n_jobs=2)", lambda: get_executor("joblib", n_jobs=2)),
+                        ("dask, 1 worker", lambda: get_executor("dask", dask_local=1)),
+                        ("dask, 2 workers", lambda: get_executor("dask", dask_local=2))):
+        ex = make()
+        try:
+            t0 = time.perf_counter()
+            res = permutation_test(Y, X, c, executor=ex, **kw)
+            seconds = time.perf_counter() - t0
+        finally:
+            if ex is not None:
+                ex.close()
+        same = "-" if ref is None else str(all(np.array_equal(res.null_max[k], ref.null_max[k])
+                                               for k in ref.null_max))
+        ref = ref or res
+        print(f"{label:<22} {seconds:>7.1f} {1000 * seconds / n_perm:>8.1f} {same:>9}",
+              flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[500, 2000])
@@ -118,8 +160,13 @@ def main() -> None:
     ap.add_argument("--n-perm", type=int, default=1000)
     ap.add_argument("--chunk-voxels", type=int, default=4096)
     ap.add_argument("--folder", default=None, help="where the zarr stores go (default: a temp dir)")
+    ap.add_argument("--spatial", action="store_true",
+                    help="cluster + TFCE nulls in memory: serial, threads, dask 1 and 2 workers")
     ap.add_argument("--one", nargs=2, type=int, help=argparse.SUPPRESS)  # internal: N workers
     args = ap.parse_args()
+    if args.spatial:
+        run_spatial(args.n_perm)
+        return
     if args.one:
         print(json.dumps(run_one(*args.one, args.n_perm, args.chunk_voxels, args.folder)))
         return

@@ -2,7 +2,9 @@
 
 Memory is bounded by one block (``n_subjects x block_voxels``), not by the whole matrix.
 
-* GLM: voxels are fitted independently, so each block's t equals the in-memory t.
+* GLM: voxels are fitted independently, so each block's statistics equal the in-memory ones
+  (:func:`streamed_contrasts` for every statistic of several contrasts, :func:`streamed_glm`
+  for one t map).
 * Voxel-wise max-T: :func:`graymatter.stats.permutation.permutation_test` draws every relabelling
   up front from ``random_state``, ``n_subjects`` and the design alone (never from the data or
   the number of voxels), so every block called with the same seed sees the *same* relabellings.
@@ -10,8 +12,9 @@ Memory is bounded by one block (``n_subjects x block_voxels``), not by the whole
   block's maximum: ``null_max = max_b null_max_b``.
 * Cluster extent/mass and TFCE need the whole permuted image (a cluster crosses block borders),
   so they cannot be reduced over voxel blocks. For them the right blocking is over permutations:
-  each task holds all voxels and runs a slice of the relabellings. This module implements only
-  the voxel-blocked, voxel-wise max-T.
+  each task holds all voxels and runs a slice of the relabellings, which is what
+  :func:`~graymatter.stats.permutation.permutation_test` does with a dask ``executor``. This
+  module implements the voxel-blocked, voxel-wise max-T.
 """
 
 from __future__ import annotations

@@ -253,25 +253,14 @@ def run_glm(
     inference = inference or InferenceSettings()
     features = grid = smoothness = None
     if store is not None:
-        from ..stats.streaming import streamed_contrasts
-        from .streamed import check_streamable, infer_streamed, stream_voxels
+        from .streamed import fit_streamed
 
         if images is None:
             raise InputError("store= streams voxel images through a zarr store; a regions table "
                              "fits in memory: remove store.")
-        check_streamable(inference)
-        store, grid = stream_voxels(subject_ids, images, mask, store, dtype, progress, inputs)
-        fitted, glm = streamed_contrasts(store, design.X, parsed, executor=executor,
-                                         progress=progress)
-        results = {c.name: r for c, r in zip(parsed, fitted)}
-        inferred = {}
-        if inference.enabled:
-            from ..datasets.atlases import load_atlas
-
-            inferred = infer_streamed(store, design.X, parsed, results, grid, inference,
-                                      atlas=load_atlas(inference.atlas,
-                                                       labels=inference.atlas_labels),
-                                      progress=progress, executor=executor)
+        grid, glm, results, inferred = fit_streamed(
+            subject_ids, images, mask, store, dtype, design.X, parsed, inference, inputs,
+            progress=progress, executor=executor)
     else:
         if images is not None:
             Y, grid = _load_voxels(subject_ids, images, mask, dtype, progress, inputs)

@@ -27,7 +27,7 @@ from ..stats.multiple import fwe_p_from_null
 from ..stats.permutation import PermutationResult, auto_method
 from .inference import ContrastInference, InferenceSettings, infer_voxels
 
-__all__ = ["stream_voxels", "infer_streamed", "check_streamable"]
+__all__ = ["fit_streamed", "stream_voxels", "infer_streamed", "check_streamable"]
 
 logger = logging.getLogger("graymatter")
 
@@ -105,6 +105,33 @@ def stream_voxels(subject_ids, images, mask, store, dtype: str, progress: bool,
     inputs["images"] = {sid: input_record(p) for sid, p in paths.items()}
     inputs["store"] = str(store.resolve())
     return store, grid
+
+
+def fit_streamed(subject_ids, images, mask, store, dtype: str, X, contrasts,
+                 settings: InferenceSettings, inputs: dict, *, progress: bool = True,
+                 executor=None):
+    """The streamed half of :func:`~graymatter.workflows.glm.run_glm`: store, GLM, inference.
+
+    Returns
+    -------
+    grid : MaskedGrid
+    fit : StreamedFit
+    results : dict of str to contrast result
+    inferred : dict of str to ContrastInference (empty without inference methods)
+    """
+    from ..datasets.atlases import load_atlas
+    from ..stats.streaming import streamed_contrasts
+
+    check_streamable(settings)  # before anything is written
+    store, grid = stream_voxels(subject_ids, images, mask, store, dtype, progress, inputs)
+    fitted, fit = streamed_contrasts(store, X, contrasts, executor=executor, progress=progress)
+    results = {c.name: r for c, r in zip(contrasts, fitted)}
+    inferred = {}
+    if settings.enabled:
+        atlas = load_atlas(settings.atlas, labels=settings.atlas_labels)
+        inferred = infer_streamed(store, X, contrasts, results, grid, settings, atlas=atlas,
+                                  progress=progress, executor=executor)
+    return grid, fit, results, inferred
 
 
 def check_streamable(settings: InferenceSettings) -> None:
