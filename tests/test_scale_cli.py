@@ -14,6 +14,7 @@ from graymatter.datasets.simulate import simulate_vbm_cohort
 from graymatter.io.images import MaskedGrid, load_image_matrix
 from graymatter.stats.permutation import default_batch_size, permutation_memory, permutation_test
 from graymatter.stats.tfce import TFCEStatistic
+from graymatter.workflows import plan as plan_module
 from graymatter.workflows.plan import plan_study
 
 STUDY = """\
@@ -63,6 +64,11 @@ def test_dry_run_prints_the_plan_and_writes_nothing(cohort, capsys):
     assert plan.n_workers == 2 and plan.worker_bytes > 0
     assert plan.worker_bytes == permutation_memory(16, grid.n_voxels, batch_size=batch,
                                                    spatial=True)
+    assert "WARNING" not in text
+    small = plan.driver_bytes  # a machine whose memory the plan would nearly fill
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(plan_module, "_machine_memory", lambda: small)
+        assert "WARNING: more than 80% of this machine's" in plan.to_text()
 
 
 def test_same_study_file_on_dask_gives_the_same_maps(cohort):

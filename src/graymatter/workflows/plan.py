@@ -95,7 +95,7 @@ class StudyPlan:
             lines.append(f"WARNING: more than 80% of this machine's {_gb(ram)}: use dtype: float32, "
                          "fewer voxels (a coarser grid or a tighter mask), workers on other "
                          "hosts (--scheduler), or voxel-wise max-T streamed from a zarr store "
-                         "(graymatter.stats.streaming; docs/scaling.md).")
+                         "('store:' in the study file; docs/scaling.md).")
         return "\n".join(lines)
 
 
