@@ -108,10 +108,10 @@ class Executor:
             if self.kind == "joblib":
                 from joblib import Parallel, delayed
 
-                results = []
-                for out in Parallel(n_jobs=self.n_jobs, return_as="generator")(
-                        delayed(fn)(item) for item in items):
-                    results.append(out)
+                results = [None] * len(items)
+                for i, out in Parallel(n_jobs=self.n_jobs, return_as="generator_unordered")(
+                        delayed(_indexed)(fn, i, item) for i, item in enumerate(items)):
+                    results[i] = out  # advance as tasks finish, return in the items' order
                     bar.update()
                 return results
             from distributed import as_completed
@@ -138,6 +138,10 @@ class Executor:
 
     def __repr__(self) -> str:
         return f"Executor(kind={self.kind!r}, n_workers={self.n_workers})"
+
+
+def _indexed(fn: Callable, i: int, item):
+    return i, fn(item)
 
 
 def get_executor(kind: str = "serial", *, n_jobs: int = 1, scheduler: str | None = None,
