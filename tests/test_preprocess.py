@@ -68,6 +68,19 @@ def _files(folder, pid):
     return {k: folder / v for k, v in output_names(pid).items()}
 
 
+def _assert_same_outputs(files, reference, pid):
+    """Every output but the sidecar and the QC overlay equals the reference run's (images to
+    1e-6, other files byte for byte)."""
+    for key, path in files.items():
+        if key in ("sidecar", "overlay"):
+            continue
+        if path.name.endswith(".nii.gz"):
+            np.testing.assert_allclose(_load(path), _load(reference[key]), atol=1e-6,
+                                       err_msg=f"{pid} {key}")
+        else:
+            assert filecmp.cmp(path, reference[key], shallow=False), (pid, key)
+
+
 def test_good_subjects_done_and_bad_ones_recorded(run):
     result, _ = run
     qc = result.qc
@@ -153,16 +166,8 @@ def test_interrupted_run_resumes_to_identical_files(run, tmp_path, monkeypatch):
     monkeypatch.undo()
     resumed = run_preprocess([t1[0]], out_dir=tmp_path, n_jobs=1, **FAST)
     assert resumed.qc.loc[pid, "status"] == "done"
-    reference = _files(result.out_dir / pid / "anat", pid)
     # Same seed and threads: the in-process rerun repeats the parallel run exactly.
-    for key, path in files.items():
-        if key in ("sidecar", "overlay"):
-            continue
-        if path.name.endswith(".nii.gz"):
-            np.testing.assert_allclose(_load(path), _load(reference[key]), atol=1e-6,
-                                       err_msg=key)
-        else:
-            assert filecmp.cmp(path, reference[key], shallow=False), key
+    _assert_same_outputs(files, _files(result.out_dir / pid / "anat", pid), pid)
     # A third run skips the subject and leaves its files alone.
     before = {k: p.stat().st_mtime_ns for k, p in files.items()}
     again = run_preprocess([t1[0]], out_dir=tmp_path, n_jobs=1, **FAST)
@@ -197,15 +202,7 @@ def test_dask_cluster_gives_the_same_outputs(run, tmp_path):
     assert list(on_dask.qc.index) == ["sub-IXI012HH1211", "sub-IXI015HH1258"]
     assert (on_dask.qc["status"] == "done").all()
     for pid in on_dask.qc.index:
-        files = _files(tmp_path / pid / "anat", pid)
-        reference = _files(result.out_dir / pid / "anat", pid)
-        for key, path in files.items():
-            if key in ("sidecar", "overlay"):
-                continue
-            if path.name.endswith(".nii.gz"):
-                np.testing.assert_allclose(_load(path), _load(reference[key]), atol=1e-6,
-                                           err_msg=f"{pid} {key}")
-            else:
-                assert filecmp.cmp(path, reference[key], shallow=False), (pid, key)
+        _assert_same_outputs(_files(tmp_path / pid / "anat", pid),
+                             _files(result.out_dir / pid / "anat", pid), pid)
     cols = ["gm_ml", "wm_ml", "csf_ml", "tiv_ml"]
     pd.testing.assert_frame_equal(on_dask.qc.loc[:, cols], result.qc.loc[on_dask.qc.index, cols])

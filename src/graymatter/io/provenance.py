@@ -47,6 +47,23 @@ def sha256_file(path) -> str:
     return digest.hexdigest()
 
 
+def package_versions(names) -> dict[str, str]:
+    """Installed version of each named distribution (``"not installed"`` when absent).
+
+    Examples
+    --------
+    >>> package_versions(["no-such-package-xyz"])
+    {'no-such-package-xyz': 'not installed'}
+    """
+    out = {}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
 def software_versions() -> dict[str, str]:
     """Versions of Python, graymatter and its scientific dependencies.
 
@@ -63,13 +80,8 @@ def software_versions() -> dict[str, str]:
     """
     from graymatter import __version__
 
-    versions = {"python": platform.python_version(), "graymatter": __version__}
-    for name in PACKAGES:
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+    return {"python": platform.python_version(), "graymatter": __version__,
+            **package_versions(PACKAGES)}
 
 
 def input_record(path) -> dict:
@@ -94,4 +106,4 @@ def input_record(path) -> dict:
             "bytes": path.stat().st_size}
 
 
-__all__ = ["sha256_file", "software_versions", "input_record", "PACKAGES"]
+__all__ = ["sha256_file", "package_versions", "software_versions", "input_record", "PACKAGES"]

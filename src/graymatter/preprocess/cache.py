@@ -13,24 +13,12 @@ import logging
 from pathlib import Path
 
 from graymatter.io.atomic import write_json
-from graymatter.io.provenance import sha256_file, software_versions
+from graymatter.io.provenance import package_versions, sha256_file, software_versions
 
 logger = logging.getLogger("graymatter")
 
 #: Packages whose versions enter the cache key (a new ANTs can change every voxel).
 KEY_PACKAGES = ("antspyx", "nibabel", "nilearn", "numpy", "scipy")
-
-
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in KEY_PACKAGES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
 
 
 def cache_key(input_sha256: str, parameters: dict) -> str:
@@ -52,7 +40,7 @@ def cache_key(input_sha256: str, parameters: dict) -> str:
     64
     """
     blob = json.dumps({"input": input_sha256, "parameters": parameters,
-                       "versions": _versions()}, sort_keys=True, default=str)
+                       "versions": package_versions(KEY_PACKAGES)}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -113,7 +101,8 @@ def write_sidecar(sidecar, *, key: str, input_record: dict, parameters: dict,
         files[str(path.relative_to(sidecar.parent))] = {"sha256": sha256_file(path),
                                                        "bytes": path.stat().st_size}
     record = {"cache_key": key, "input": input_record, "parameters": parameters,
-              "versions": {**software_versions(), **_versions()}, "outputs": files}
+              "versions": {**software_versions(), **package_versions(KEY_PACKAGES)},
+              "outputs": files}
     record.update(extra or {})
     return write_json(sidecar, record)
 

@@ -48,6 +48,13 @@ def _open(store):
     return open_matrix_zarr(store)[0]
 
 
+def _design(X) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise InputError(f"X must be a (n_subjects, n_regressors) matrix, got shape {X.shape}.")
+    return X
+
+
 def _t_vector(contrast, p: int) -> np.ndarray:
     kind = getattr(contrast, "kind", None)
     if kind is not None:
@@ -168,9 +175,7 @@ def streamed_contrasts(store, X, contrasts, *, block_voxels: int | None = None, 
     --------
     >>> results, fit = streamed_contrasts("gm.zarr", X, [[0, 1, -1]])  # doctest: +SKIP
     """
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        raise InputError(f"X must be a (n_subjects, n_regressors) matrix, got shape {X.shape}.")
+    X = _design(X)
     contrasts = list(contrasts)
     Y = _open(store)
     bounds = _blocks(Y, X.shape[0], block_voxels)
@@ -238,9 +243,7 @@ def streamed_glm(store, X, contrast, *, block_voxels: int | None = None,
     --------
     >>> t, df = streamed_glm("gm.zarr", X, [0, 1, 0])  # doctest: +SKIP
     """
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        raise InputError(f"X must be a (n_subjects, n_regressors) matrix, got shape {X.shape}.")
+    X = _design(X)
     c = _t_vector(contrast, X.shape[1])
     (result,), fit = streamed_contrasts(store, X, [c], block_voxels=block_voxels,
                                         executor=executor, progress=progress)
@@ -298,9 +301,7 @@ def streamed_max_t(store, X, contrast, *, n_perm: int, random_state: int, two_si
     if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)):
         raise InputError(f"random_state must be an int seed (every block must draw the same "
                          f"relabellings), got {random_state!r}.")
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        raise InputError(f"X must be a (n_subjects, n_regressors) matrix, got shape {X.shape}.")
+    X = _design(X)
     bounds = _blocks(_open(store), X.shape[0], block_voxels)
     logger.info("streamed max-T: %d permutations x %d blocks", n_perm, len(bounds))
     items = [(str(store), lo, hi, X, contrast, n_perm, int(random_state), two_sided, dtype)
