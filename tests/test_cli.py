@@ -30,7 +30,12 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
     assert exit_info.value.code == 0
-    assert capsys.readouterr().out.strip() == f"graymatter {__version__}"
+    first, deps = capsys.readouterr().out.strip().splitlines()
+    assert first == f"graymatter {__version__}"
+    import numpy
+    import scipy
+    assert f"numpy {numpy.__version__}" in deps and f"scipy {scipy.__version__}" in deps
+    assert "antspyx " in deps and "python " in deps
 
 
 def test_glm_on_regions(study, capsys):

