@@ -89,7 +89,7 @@ def test_table_of_two_planted_clusters(planted, dk):
     np.testing.assert_array_equal(left[["x", "y", "z"]].to_numpy(),
                                   [c for c, _ in LEFT_TOPS[:3]])
     pts = left[["x", "y", "z"]].to_numpy()
-    assert min(np.linalg.norm(pts[a] - pts[b]) for a in range(3) for b in range(a)) >= 8.0
+    assert min(np.linalg.norm(pts[a] - pts[b]) for a in range(3) for b in range(a)) > 8.0
     assert tuple(table.iloc[3][["x", "y", "z"]]) == RIGHT_TOP[0]
 
     # Per-voxel columns are read at each peak's voxel.
@@ -118,6 +118,32 @@ def test_options_stat_name_and_no_atlas(planted):
     assert table["side"].tolist() == ["L", "R"]
     wide = cluster_table(t, grid, labels, contrast="c", min_distance_mm=20.0)
     assert wide["cluster"].tolist() == [2, 1]  # the planted tops are 16 mm apart
+
+
+@pytest.mark.parametrize("voxels_apart, rows", [(4, 1), (5, 2)])
+def test_subpeak_8mm_away_on_a_2mm_grid_is_not_listed(voxels_apart, rows):
+    # SPM12 spm_list keeps a sub-peak only when it is more than 8 mm from the higher peaks.
+    grid = MaskedGrid(np.ones((20, 7, 7), bool), np.diag([2.0, 2, 2, 1]))
+    ijk = np.indices(grid.shape).reshape(3, -1).T.astype(float)
+    t = sum(h * np.exp(-((ijk - c) ** 2).sum(1) / 2.0)
+            for c, h in (((6, 3, 3), 5.0), ((6 + voxels_apart, 3, 3), 4.0)))
+    table = cluster_table(t, grid, (t > 0.5).astype(int), contrast="c")
+    assert len(table) == rows and (table["cluster"] == 1).all()
+    if rows == 2:
+        assert table.loc[1, "x"] - table.loc[0, "x"] == 2.0 * voxels_apart
+
+
+def test_text_peak_values_give_a_text_column(planted):
+    grid, t, labels, peak_values = planted
+    method = np.where(t > 5.5, "Bonferroni", "RFT")
+    table = cluster_table(t, grid, labels, contrast="c",
+                          peak_values={"p_fwe_rft": 10.0 ** -t, "fwe_rft_method": method})
+    assert table["peak_fwe_rft_method"].tolist() == ["Bonferroni", "RFT", "RFT", "RFT"]
+    assert table["peak_p_fwe_rft"].dtype == np.float64
+    assert "Bonferroni" in format_cluster_table(table).splitlines()[3].split()
+    empty = cluster_table(t, grid, np.zeros_like(labels), contrast="c",
+                          peak_values={"fwe_rft_method": method})
+    assert empty.empty and "peak_fwe_rft_method" in empty.columns
 
 
 def test_nearest_label_is_marked(tmp_path):

@@ -6,6 +6,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from scipy.ndimage import gaussian_filter
 
 from graymatter.cli import main
@@ -15,6 +16,7 @@ from graymatter.errors import InputError
 from graymatter.io.images import MaskedGrid
 from graymatter.stats.glm import MassUnivariateGLM
 from graymatter.stats.permutation import permutation_test
+from graymatter.stats.rft import peak_p_fwe
 from graymatter.workflows.glm import run_glm
 from graymatter.workflows.inference import InferenceSettings, infer_voxels
 
@@ -78,6 +80,19 @@ def test_permutation_rft_tfce_outputs_agree_with_engines(small_study):
     sidecar = json.loads((small_study / "out" / "glm.json").read_text())
     assert sidecar["inference"]["settings"]["n_perm"] == 99
     assert sidecar["inference"]["smoothness"]["fwhm_vox"][0] > 1.0
+    # Voxel RFT FWE as SPM12: min(RFT, Bonferroni over the search volume's voxels), per peak.
+    s, df = out.smoothness, int(out.model.df_resid_)
+    p_bonf = np.minimum(1.0, s.n_voxels * stats.t.sf(table["peak_t"], df))
+    p_rft = peak_p_fwe(table["peak_t"].to_numpy(), s, df=df)  # RFT alone (see test_rft)
+    np.testing.assert_allclose(table["peak_p_fwe_rft"], np.minimum(p_rft, p_bonf), rtol=1e-9)
+    assert table["peak_fwe_rft_method"].tolist() == np.where(
+        p_bonf < p_rft, "Bonferroni", "RFT").tolist()
+    threshold = sidecar["inference"]["contrasts"]["A > B"]["rft_height_fwe"]
+    u_bonf = stats.t.isf(0.05 / s.n_voxels, df)
+    assert threshold["u_bonferroni"] == pytest.approx(u_bonf, rel=1e-10)
+    assert threshold["u"] == min(threshold["u_rft"], u_bonf)
+    assert threshold["method"] == ("Bonferroni" if u_bonf < threshold["u_rft"] else "RFT")
+    assert threshold["n_voxels"] == s.n_voxels == out.grid.n_voxels
 
 
 def test_same_seed_same_numbers_whatever_n_jobs(small_study):

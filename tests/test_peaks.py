@@ -50,6 +50,15 @@ def _index_of(grid, ijk):
     return int(index[tuple(ijk)])
 
 
+def _spm_list_choice(maxima, xyz, num=3, dis=8.0):
+    """SPM12 spm_list's loop: D = [top]; add d when min distance to D > Dis and len(D) < Num."""
+    kept = [maxima[0]]
+    for d in maxima:
+        if min(np.sqrt(((xyz[kept] - xyz[d]) ** 2).sum(axis=1))) > dis and len(kept) < num:
+            kept.append(d)
+    return kept
+
+
 def test_two_gaussian_blobs_give_their_centres_highest_first():
     grid = MaskedGrid(np.ones(SHAPE, bool), np.eye(4))
     values = _blob(grid, (1, 2, 2), 1.0, 2.0) + _blob(grid, (5, 5, 6), 1.0, 3.0)
@@ -145,13 +154,10 @@ def test_cluster_peaks_follow_the_spm_rule_against_brute_force(rng):
     multi = 0
     for k in range(1, n + 1):
         got = peaks[peaks["cluster"] == k]
-        # Oracle: brute-force maxima inside the cluster, greedy selection at >= 8 mm.
+        # Oracle: brute-force maxima inside the cluster, SPM's greedy selection (> 8 mm).
         maxima = [_index_of(grid, ijk) for ijk in _brute_maxima(volume, label_volume == k)]
         maxima.sort(key=lambda i: -values[i])
-        kept = []
-        for i in maxima:
-            if len(kept) < 3 and all(np.linalg.norm(xyz[i] - xyz[j]) >= 8.0 for j in kept):
-                kept.append(i)
+        kept = _spm_list_choice(maxima, xyz)
         assert got["voxel"].tolist() == kept
         assert got["peak_rank"].tolist() == list(range(1, len(kept) + 1))
         assert got["value"].iloc[0] == values[labels == k].max()
@@ -159,7 +165,7 @@ def test_cluster_peaks_follow_the_spm_rule_against_brute_force(rng):
         pts = got[["x", "y", "z"]].to_numpy()
         np.testing.assert_allclose(pts, xyz[got["voxel"]])
         for a, b in itertools.combinations(range(len(pts)), 2):
-            assert np.linalg.norm(pts[a] - pts[b]) >= 8.0
+            assert np.linalg.norm(pts[a] - pts[b]) > 8.0
         multi += len(got) > 1
     assert multi >= 1  # the check above covered sub-peaks too
     assert peaks["peak_rank"].max() <= 3
@@ -220,3 +226,48 @@ def test_cluster_peaks_errors():
         cluster_peaks(values, grid, np.zeros(grid.n_voxels, int), max_peaks=0)
     with pytest.raises(InputError, match="min_distance_mm"):
         cluster_peaks(values, grid, np.zeros(grid.n_voxels, int), min_distance_mm=-1)
+
+
+def _pair_image(distance_mm):
+    """Two sharp maxima 4 voxels apart along i, with voxels distance/4 mm wide along i."""
+    shape = (17, 7, 7)
+    affine = np.diag([distance_mm / 4, 2.0, 2.0, 1.0])
+    affine[:3, 3] = [-10.0, -6.0, -6.0]
+    ijk = np.indices(shape).astype(float)
+    volume = np.zeros(shape)
+    for centre, height in (((6, 3, 3), 5.0), ((10, 3, 3), 4.0)):
+        d2 = sum((ijk[a] - centre[a]) ** 2 for a in range(3))
+        volume += height * np.exp(-d2 / 2.0)
+    return volume, affine
+
+
+@pytest.mark.parametrize("distance, expected", [(8.0, 1), (8.0 + 1e-6, 2), (7.9, 1)])
+def test_subpeak_exactly_8mm_away_is_dropped_as_in_spm_and_nilearn(distance, expected):
+    import warnings
+
+    from nilearn.reporting import get_clusters_table
+
+    volume, affine = _pair_image(distance)
+    grid = MaskedGrid(np.ones(volume.shape, bool), affine)
+    values = volume[grid.mask]
+    labels = (values > 0.5).astype(int)
+    assert ndimage.label(labels.reshape(grid.shape))[1] == 1  # one cluster
+    maxima = local_maxima(values, grid, mask_voxels=labels > 0)
+    assert len(maxima) == 2
+    xyz = grid.coordinates()
+    gap = np.linalg.norm(xyz[maxima[0]] - xyz[maxima[1]])
+    assert gap == pytest.approx(distance, abs=1e-12)
+    assert (gap > 8.0) == (expected == 2)
+    peaks = cluster_peaks(values, grid, labels)
+    assert peaks["voxel"].tolist() == _spm_list_choice(maxima.tolist(), xyz)
+    assert len(peaks) == expected
+    # nilearn's get_clusters_table applies the same rule (dist > min_distance) on the image.
+    import nibabel as nib
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = get_clusters_table(nib.Nifti1Image(volume, affine), stat_threshold=0.5,
+                                   min_distance=8.0)
+    assert len(table) == expected
+    np.testing.assert_allclose(table[["X", "Y", "Z"]].to_numpy(float),
+                               peaks[["x", "y", "z"]].to_numpy(), atol=1e-9)

@@ -201,6 +201,13 @@ def test_methods_paragraph_states_the_numbers_used(study):
     assert "18-connectivity" in text and "E = 0.5, H = 2" in text
     assert "random seed 7" in text and "age (mean" in text and "tiv (mean" in text
     assert '"HC > MDD" (one-sided t: HC - MDD)' in text
+    # SPM12's Bonferroni floor of voxel RFT p, and the threshold each contrast got, with its bound.
+    assert f"Bonferroni p-value over the {glm.smoothness.n_voxels:,} voxels" in text
+    for name, inf in glm.inference.items():
+        thr = inf.rft_threshold
+        assert thr.u == min(thr.u_rft, thr.u_bonferroni)
+        assert (f't > {thr.u:.2f} for "{name}" ({thr.method}; RFT {thr.u_rft:.2f}, '
+                f'Bonferroni {thr.u_bonferroni:.2f})') in text
     cited = {r.key for r in methods.references}
     assert {"Friston et al., 1994", "Worsley et al., 1996", "Freedman & Lane, 1983",
             "Winkler et al., 2014", "Smith & Nichols, 2009", "Benjamini & Hochberg, 1995",

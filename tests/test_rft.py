@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy import ndimage, special, stats
+from scipy import ndimage, optimize, special, stats
 
 from graymatter.errors import GraymatterWarning, InputError
 from graymatter.io.images import MaskedGrid
@@ -22,6 +22,8 @@ from graymatter.stats.glm import MassUnivariateGLM
 from graymatter.stats.rft import (Smoothness, cluster_p_fwe, cluster_p_unc, ec_densities,
                                   estimate_smoothness, height_threshold_fwe, peak_p_fwe,
                                   resel_counts)
+from graymatter.stats.voxel_fwe import (bonferroni_height, bonferroni_p, voxel_fwe,
+                                        voxel_height_fwe)
 
 FOUR_LN2 = 4 * np.log(2)
 
@@ -461,3 +463,87 @@ def test_t_field_pipeline_calibration_large():
     # Measured 0.06 (SE ~0.015 with 250 maps); RFT gets conservative for T fields with fewer df
     # or less smoothness (Hayasaka & Nichols 2003), so the lower bound is loose.
     assert 0.005 <= np.mean(exceed) <= 0.10, np.mean(exceed)
+
+
+# ------------------------------------------------------------------ Bonferroni floor (SPM12 spm_P / spm_uc)
+def expected_rft_p(u, resels, df):
+    """1 - exp(-E[EC]) from the closed-form Worsley t densities (SPM's eps floors included)."""
+    eps = np.finfo(float).eps
+    rho = np.maximum(worsley_t(np.asarray(u, float), df), eps)
+    return -np.expm1(-(np.tensordot(resels, rho, axes=1) + eps))
+
+
+def smooth_noise_study(seed, fwhm, amplitude, shape=(24, 24, 24), n=20):
+    """Two groups of smooth Gaussian noise, group 1 with a Gaussian blob: t map and smoothness."""
+    rng = np.random.default_rng(seed)
+    group = np.r_[np.ones(n // 2), np.zeros(n - n // 2)]
+    g = np.indices(shape) - (np.array(shape)[:, None, None, None] - 1) / 2
+    blob = np.exp(-(g**2).sum(axis=0) / (2 * 2.0**2))
+    Y = (smooth_fields(rng, n, shape, fwhm) + amplitude * group[:, None, None, None] * blob)
+    Y = Y.reshape(n, -1)
+    X = np.column_stack([np.ones(n), group])
+    model = MassUnivariateGLM().fit(Y, X)
+    grid = MaskedGrid(np.ones(shape, bool), np.diag([2.0, 2.0, 2.0, 1.0]))
+    s = estimate_smoothness(model.residuals(Y, standardized=True), grid, df=model.df_resid_)
+    return model.t_contrast([0, 1]).t, s, int(model.df_resid_)
+
+
+@pytest.mark.parametrize("fwhm, amplitude, winner", [(1.5, 2.5, "Bonferroni"), (5.0, 2.0, "RFT")])
+def test_voxel_fwe_is_the_smaller_of_rft_and_bonferroni(fwhm, amplitude, winner):
+    t, s, df = smooth_noise_study(3, fwhm, amplitude)
+    assert df == 18 and s.n_voxels == t.size == 24**3
+    fwe = voxel_fwe(t, s, df=df)
+    # Oracles: closed-form EC densities for RFT, scipy's t tail for Bonferroni (S = voxels).
+    p_rft = expected_rft_p(t, s.resels, df)
+    p_bonf = np.minimum(1.0, s.n_voxels * stats.t.sf(t, df))
+    np.testing.assert_allclose(fwe.p_rft, p_rft, rtol=1e-9)
+    np.testing.assert_allclose(fwe.p_bonferroni, p_bonf, rtol=1e-9)
+    np.testing.assert_allclose(fwe.p, np.minimum(p_rft, p_bonf), rtol=1e-9)
+    np.testing.assert_array_equal(fwe.method, np.where(p_bonf < p_rft, "Bonferroni", "RFT"))
+    # At the peak the expected bound wins, by a clear margin, with an informative p-value.
+    peak = int(np.argmax(t))
+    assert fwe.method[peak] == winner
+    small, large = sorted([p_rft[peak], p_bonf[peak]])
+    assert small < 0.5 * large and small < 0.2
+    assert fwe.p[peak] == pytest.approx(small, rel=1e-9)
+    # The height threshold: the lower of the RFT root and the Bonferroni quantile.
+    u_rft = optimize.brentq(lambda u: expected_rft_p(u, s.resels, df) - 0.05, 3.0, 20.0,
+                            xtol=1e-12)
+    u_bonf = stats.t.isf(0.05 / s.n_voxels, df)
+    thr = voxel_height_fwe(0.05, s, df=df)
+    assert thr.u_rft == pytest.approx(u_rft, abs=1e-8)
+    assert thr.u_bonferroni == pytest.approx(u_bonf, rel=1e-12)
+    assert thr.u == min(thr.u_rft, thr.u_bonferroni) and thr.method == winner
+    assert abs(u_rft - u_bonf) > 0.2  # the two bounds really differ here
+    assert float(voxel_fwe(thr.u, s, df=df).p) == pytest.approx(0.05, rel=1e-7)
+    assert json.loads(json.dumps(thr.to_dict()))["method"] == winner
+
+
+def test_bonferroni_bound_for_t_f_z_and_the_issue_numbers():
+    u = np.array([3.0, 5.0, 7.24, 9.0])
+    np.testing.assert_allclose(bonferroni_p(u, 235375, df=28),
+                               np.minimum(1, 235375 * stats.t.sf(u, 28)), rtol=1e-12)
+    np.testing.assert_allclose(bonferroni_p(u**2, 1000, df=(2, 40), stat="F"),
+                               np.minimum(1, 1000 * stats.f.sf(u**2, 2, 40)), rtol=1e-10)
+    np.testing.assert_allclose(bonferroni_p(u, 50, df=None, stat="Z"),
+                               np.minimum(1, 50 * stats.norm.sf(u)), rtol=1e-12)
+    assert bonferroni_height(0.05, 1000, df=(2, 40), stat="F") == pytest.approx(
+        stats.f.isf(0.05 / 1000, 2, 40), rel=1e-12)
+    # docs/inference.md: 30 subjects (df 28), the 235,375-voxel MNI152 2 mm brain mask.
+    assert float(bonferroni_p(7.24, 235375, df=28)) == pytest.approx(0.0082, abs=5e-5)
+    assert bonferroni_height(0.05, 235375, df=28) == pytest.approx(6.548, abs=5e-4)
+
+
+def test_bonferroni_input_errors():
+    s = known_smoothness((10, 10, 10), 2.0)
+    no_voxels = Smoothness(s.fwhm_vox, s.fwhm_mm, s.resel_size_vox, s.resels, 0)
+    with pytest.raises(InputError, match="n_voxels"):
+        voxel_fwe(5.0, no_voxels, df=20)
+    with pytest.raises(InputError, match="n_voxels"):
+        bonferroni_p(5.0, 10.5, df=20)
+    with pytest.raises(InputError, match="alpha"):
+        bonferroni_height(1.5, 100, df=20)
+    with pytest.raises(InputError, match="T field"):
+        voxel_height_fwe(0.05, s, df=None)
+    with pytest.raises(InputError, match="Smoothness"):
+        voxel_fwe(5.0, {"resels": [1, 2, 3, 4]}, df=10)

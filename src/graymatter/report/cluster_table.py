@@ -81,10 +81,11 @@ def cluster_table(stat, grid, labels, *, contrast: str,
     """Build the SPM-style table of clusters and their peaks.
 
     Each cluster gets up to ``max_peaks`` rows: its highest local maximum, then further
-    maxima by decreasing height that lie at least ``min_distance_mm`` from those already
-    listed (SPM's ``spm_list``). The first row of a cluster carries the cluster columns
-    (``k``, ``volume_mm3``, ``cluster_p_fwe_*``, ``cluster_labels``); sub-peak rows leave
-    them empty (NA). Clusters are listed by size, largest first (ties: higher peak first).
+    maxima by decreasing height that lie more than ``min_distance_mm`` from those already
+    listed (SPM's ``spm_list``: one exactly 8 mm away is not listed). The first row of a
+    cluster carries the cluster columns (``k``, ``volume_mm3``, ``cluster_p_fwe_*``,
+    ``cluster_labels``); sub-peak rows leave them empty (NA). Clusters are listed by size,
+    largest first (ties: higher peak first).
 
     Parameters
     ----------
@@ -103,7 +104,8 @@ def cluster_table(stat, grid, labels, *, contrast: str,
         Per-voxel values reported at each peak, name -> map, e.g. ``{"z": z, "p_unc": p,
         "p_fwe_perm": ..., "p_fwe_rft": ..., "p_fdr": q}``. Column ``peak_<name>`` (so the
         z-score ``peak_z`` is not confused with the z coordinate), in this order after the
-        statistic.
+        statistic. A map of strings (e.g. ``"fwe_rft_method"``: ``"RFT"`` or
+        ``"Bonferroni"``) gives a text column.
     atlas : Atlas, optional
         Names each peak (``peak_label``; the nearest label within 5 mm is marked
         ``"name (nearest, 3.2 mm)"``) and each cluster (``cluster_labels``: its most
@@ -112,7 +114,7 @@ def cluster_table(stat, grid, labels, *, contrast: str,
     max_peaks : int, default=3
         Peaks listed per cluster.
     min_distance_mm : float, default=8.0
-        Minimum distance between the listed peaks of a cluster, in mm.
+        The listed peaks of a cluster are more than this far apart, in mm.
     stat_name : str, default="t"
         The statistic's name (``"t"``, ``"F"``...): column ``peak_t``, ``peak_F``.
 
@@ -179,7 +181,7 @@ def cluster_table(stat, grid, labels, *, contrast: str,
                    "volume_mm3": sizes[k] * voxel_mm3 if first else math.nan,
                    **{c: (v[k - 1] if first else math.nan) for c, v in cluster_cols.items()},
                    "x": peak.x, "y": peak.y, "z": peak.z, stat_column: peak.value,
-                   **{c: float(v[peak.voxel]) for c, v in peak_maps.items()},
+                   **{c: _peak_cell(v, peak.voxel) for c, v in peak_maps.items()},
                    "side": _side(peak.x),
                    "peak_label": _peak_label(atlas, xyz) if atlas is not None else None,
                    "cluster_labels": cluster_label if first else None}
@@ -189,11 +191,22 @@ def cluster_table(stat, grid, labels, *, contrast: str,
     return _typed(table, cluster_cols, peak_maps, stat_name)
 
 
+def _is_numeric(values: np.ndarray) -> bool:
+    return values.dtype.kind in "biuf"
+
+
+def _peak_cell(values: np.ndarray, voxel: int):
+    # Numeric maps give floats; text maps (e.g. which FWE bound was used) give their string.
+    return float(values[voxel]) if _is_numeric(values) else str(values[voxel])
+
+
 def _typed(table, cluster_cols, peak_maps, stat_name) -> pd.DataFrame:
-    floats = ["volume_mm3", *cluster_cols, "x", "y", "z", _peak_column(stat_name), *peak_maps]
+    floats = ["volume_mm3", *cluster_cols, "x", "y", "z", _peak_column(stat_name),
+              *(c for c, v in peak_maps.items() if _is_numeric(v))]
+    texts = [c for c, v in peak_maps.items() if not _is_numeric(v)]
     types = {"contrast": "str", "cluster": "int64", "peak": "int64", "k": "Int64",
              "side": "str", "peak_label": "str", "cluster_labels": "str",
-             **{c: "float64" for c in floats}}
+             **{c: "float64" for c in floats}, **{c: "str" for c in texts}}
     return table.astype(types).reset_index(drop=True)
 
 

@@ -37,6 +37,7 @@ _HEADERS = {
     "x": "x", "y": "y", "z": "z", "peak_t": "t", "peak_F": "F", "peak_z": "Z",
     "peak_p_unc": "p unc", "peak_p_fwe_perm": "peak p<sub>FWE</sub> perm",
     "peak_p_fwe_tfce": "TFCE p<sub>FWE</sub>", "peak_p_fwe_rft": "peak p<sub>FWE</sub> RFT",
+    "peak_fwe_rft_method": "RFT p<sub>FWE</sub> from",
     "peak_p_fdr": "q<sub>FDR</sub>", "side": "side", "peak_label": "peak label",
     "cluster_labels": "cluster labels",
 }

@@ -207,6 +207,7 @@ def _inference_paragraph(glm, sidecar, cite) -> str | None:
             f"smoothness estimated from the standardised residuals: FWHM = [{fwhm}] mm "
             f"(x, y, z), {s.resel_size_vox:.1f} voxels per resel, "
             f"{float(s.resels[3]):.1f} resels in the search volume.")
+        parts.append(_rft_voxel_text(glm))
     perms = [inf.permutation for inf in glm.inference.values() if inf.permutation is not None]
     if "permutation" in methods and perms:
         n_perm = sorted({int(p.n_perm) for p in perms})
@@ -233,6 +234,29 @@ def _inference_paragraph(glm, sidecar, cite) -> str | None:
                  "given beside the parametric ones." if "rft" in methods else
                  "Results are reported at cluster-level p_FWE < 0.05.")
     return " ".join(parts)
+
+
+def _rft_voxel_text(glm) -> str:
+    """SPM12's Bonferroni floor of voxel-level RFT inference, and which bound set each threshold."""
+    text = ("As in SPM12, each voxel-level FWE p-value was the smaller of the random field theory "
+            "and the Bonferroni p-value over the "
+            f"{int(glm.smoothness.n_voxels):,} voxels of the search volume (the cluster table "
+            "names which one each peak got); cluster-level p-values are random field theory "
+            "alone.")
+    kinds = {c.name: ("t" if c.kind == "t" else "F") for c in glm.contrasts}
+    items, alphas = [], set()
+    for name, inf in glm.inference.items():
+        thr = inf.rft_threshold
+        if thr is None:
+            continue
+        alphas.add(thr.alpha)
+        items.append(f"{kinds.get(name, 't')} > {thr.u:.2f} for \"{name}\" ({thr.method}; RFT "
+                     f"{thr.u_rft:.2f}, Bonferroni {thr.u_bonferroni:.2f})")
+    if items:
+        alpha = _join([f"{a:g}" for a in sorted(alphas)])
+        text += (f" The voxel-level height threshold at p_FWE < {alpha}, the lower of the two, "
+                 f"was {_join(items)}.")
+    return text
 
 
 def _labels_and_software(sidecar, cite) -> str:

@@ -158,12 +158,16 @@ def local_maxima(values, grid, *, mask_voxels=None, connectivity: int = 26) -> n
 
 def _select_peaks(candidates: np.ndarray, xyz: np.ndarray, *, max_peaks: int,
                   min_distance_mm: float) -> list[int]:
-    """Greedy SPM choice: walk maxima from the highest, keep those far from all kept ones."""
+    """Greedy SPM choice: walk maxima from the highest, keep those far from all kept ones.
+
+    As SPM12's ``spm_list`` (``min(distance) > Dis``), a maximum exactly ``min_distance_mm`` from
+    a kept peak is dropped: on a 2 mm grid, one 4 voxels away along an axis is not a sub-peak.
+    """
     kept: list[int] = []
     for i in candidates:
         if len(kept) >= max_peaks:
             break
-        if kept and np.min(np.linalg.norm(xyz[kept] - xyz[i], axis=1)) < min_distance_mm:
+        if kept and np.min(np.linalg.norm(xyz[kept] - xyz[i], axis=1)) <= min_distance_mm:
             continue
         kept.append(int(i))
     return kept
@@ -175,8 +179,9 @@ def cluster_peaks(values, grid, labels, *, max_peaks: int = 3,
 
     For each cluster its local maxima (26-neighbourhood, neighbours restricted to the same
     cluster, as SPM's ``spm_max`` on the cluster's voxels) are sorted by value; walking down
-    that list a maximum is kept when it lies at least ``min_distance_mm`` from every maximum
-    already kept (SPM's ``spm_list`` uses 8 mm), until ``max_peaks`` are kept.
+    that list a maximum is kept when it lies more than ``min_distance_mm`` from every maximum
+    already kept (SPM's ``spm_list`` uses 8 mm, strictly: one exactly 8 mm away is dropped),
+    until ``max_peaks`` are kept.
 
     Parameters
     ----------
@@ -189,7 +194,7 @@ def cluster_peaks(values, grid, labels, *, max_peaks: int = 3,
     max_peaks : int, default=3
         At most this many peaks per cluster (>= 1).
     min_distance_mm : float, default=8.0
-        Minimum distance between two reported peaks of one cluster, in mm (>= 0).
+        Two reported peaks of one cluster are more than this far apart, in mm (>= 0).
 
     Returns
     -------

@@ -14,6 +14,9 @@ formula for formula, SPM12's
   1:210-220, for the cluster-size distribution; Poisson clumping for the number of clusters);
 - ``spm_uc_RF.m`` -- the FWE-corrected height threshold.
 
+SPM reports the smaller of these and the Bonferroni values (``spm_P``, ``spm_uc``); that floor is
+in :mod:`graymatter.stats.voxel_fwe`.
+
 Caveats: RFT assumes a smooth, stationary field on a lattice fine relative to its FWHM. At low
 smoothness (FWHM < ~3 voxels) peak inference is conservative; cluster inference with a low
 cluster-forming threshold (e.g. p < 0.01) is anti-conservative, especially for T fields with few
@@ -410,8 +413,9 @@ def _as_height(u, name: str) -> np.ndarray:
 def peak_p_fwe(u, smoothness: Smoothness, *, df: int, stat: str = "T") -> np.ndarray:
     """FWE-corrected p-value of a peak of height ``u``: ``spm_P_RF(1, 0, u, df, STAT, R, 1)``.
 
-    ``P = 1 - exp(-E[EC](u))`` with ``E[EC] = sum_d R_d rho_d(u)`` (Worsley et al., 1996). Unlike
-    SPM's ``spm_P`` this does not take the minimum with the Bonferroni p-value.
+    ``P = 1 - exp(-E[EC](u))`` with ``E[EC] = sum_d R_d rho_d(u)`` (Worsley et al., 1996). This
+    is RFT alone; SPM's ``spm_P`` reports the minimum with the Bonferroni p-value, which
+    :func:`graymatter.stats.voxel_fwe.voxel_fwe` gives.
 
     Parameters
     ----------
@@ -510,6 +514,8 @@ def height_threshold_fwe(alpha, smoothness: Smoothness, *, df: int, stat: str = 
 
     SPM solves it by Newton steps; here Brent's method on ``peak_p_fwe(u) - alpha`` finds the same
     root (to 1e-10), starting from SPM's guess, the ``alpha / max(R)`` uncorrected threshold.
+    This is RFT alone; SPM's ``spm_uc`` takes the lower of it and the Bonferroni threshold, as
+    :func:`graymatter.stats.voxel_fwe.voxel_height_fwe` does.
 
     Parameters
     ----------

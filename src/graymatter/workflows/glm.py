@@ -355,5 +355,7 @@ def _inference_record(settings, inferred, smoothness) -> dict | None:
             "cluster_forming_height": inf.height,
             "n_clusters": None if inf.clusters is None else int(len(inf.clusters.sizes)),
             "permutation_method": None if inf.permutation is None else inf.permutation.method,
+            "rft_height_fwe": (None if inf.rft_threshold is None
+                               else inf.rft_threshold.to_dict()),
         }
     return record

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,9 +19,14 @@ from ..errors import InputError
 from ..stats.multiple import fdr_bh
 from ..stats.permutation import PermutationResult, permutation_test
 
+if TYPE_CHECKING:
+    from ..stats.voxel_fwe import FWEThreshold
+
 logger = logging.getLogger("graymatter")
 
 METHODS = ("permutation", "rft")
+#: FWE rate of the voxel-level height threshold reported with RFT (SPM's default).
+FWE_ALPHA = 0.05
 
 
 @dataclass(frozen=True)
@@ -125,12 +131,17 @@ class ContrastInference:
     maps : dict of str to (n_features,) numpy.ndarray
         Per-feature results: ``p_fdr``, ``p_fwe_perm``, ``p_fwe_rft``, ``tfce``, ``p_fwe_tfce``,
         ``clusters`` (label ids), ``p_cluster_fwe_perm``, ``p_cluster_fwe_rft``, as computed.
+        ``p_fwe_rft`` is SPM12's voxel-level FWE p: the smaller of the RFT and the Bonferroni
+        p-value; the cluster table's ``peak_fwe_rft_method`` says which one each peak got.
     clusters : ClusterLabels or None
         Observed clusters at ``height``.
     cluster_p : dict of str to (n_clusters,) numpy.ndarray
         Cluster-level FWE p per method (``perm`` = extent, ``perm_mass`` = mass, ``rft``).
     table : pandas.DataFrame or None
         The SPM-style cluster table (voxels).
+    rft_threshold : FWEThreshold or None
+        With ``"rft"``: the voxel-level FWE height threshold at :data:`FWE_ALPHA`, the lower of
+        the RFT and Bonferroni thresholds as SPM12's ``spm_uc`` (``method`` says which).
     """
 
     contrast: str
@@ -140,6 +151,7 @@ class ContrastInference:
     clusters: object | None = None
     cluster_p: dict[str, np.ndarray] = field(default_factory=dict)
     table: pd.DataFrame | None = None
+    rft_threshold: FWEThreshold | None = None
 
 
 def _uncorrected_p(result, two_sided: bool) -> np.ndarray:
@@ -256,16 +268,23 @@ def infer_voxels(Y, X, contrast, result, grid, settings: InferenceSettings, *, s
             out.maps["p_fwe_tfce"] = peak_values["p_fwe_tfce"] = perm.fwe_p(observed, "tfce")
 
     if "rft" in settings.methods:
-        from ..stats.rft import cluster_p_fwe, peak_p_fwe
+        from ..stats.rft import cluster_p_fwe
+        from ..stats.voxel_fwe import voxel_fwe, voxel_height_fwe
 
         if smoothness is None:
             raise InputError("random field theory needs the residual smoothness; none was given.")
         kind = "T" if contrast.kind == "t" else "F"
         rft_df = df if kind == "T" else (df_num, df)
         finite = np.isfinite(stat)
+        # As SPM12's spm_P / spm_uc: the smaller of the RFT and Bonferroni p (and threshold).
+        fwe = voxel_fwe(stat[finite], smoothness, df=rft_df, stat=kind)
         p_rft = np.full(stat.shape, np.nan)
-        p_rft[finite] = peak_p_fwe(stat[finite], smoothness, df=rft_df, stat=kind)
+        p_rft[finite] = fwe.p
+        method = np.full(stat.shape, "", dtype="<U10")
+        method[finite] = fwe.method
         out.maps["p_fwe_rft"] = peak_values["p_fwe_rft"] = p_rft
+        peak_values["fwe_rft_method"] = method
+        out.rft_threshold = voxel_height_fwe(FWE_ALPHA, smoothness, df=rft_df, stat=kind)
         out.cluster_p["rft"] = np.asarray(
             cluster_p_fwe(clusters.sizes.astype(float), out.height, smoothness, df=rft_df,
                           stat=kind), dtype=float).reshape(-1)
