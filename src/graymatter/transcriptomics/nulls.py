@@ -23,7 +23,7 @@ in numba over batches of rotations with the row minima kept up to date, O(n²) p
 of O(n³). Hungarian runs a warm-started shortest-augmenting-path solver in numba that augments only
 the rows whose nearest rotated parcel is contested and certifies with dual variables that its
 answer is the unique optimum, hence scipy's; the rare rotation it cannot certify (a near-tie) is
-handed to scipy (:mod:`graymatter.transcriptomics.lap`).
+handed to scipy (:mod:`graymatter.transcriptomics._spin_kernels`).
 """
 
 from __future__ import annotations
@@ -35,12 +35,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from graymatter.errors import GraymatterWarning, InputError, format_choices
 from graymatter.io.atomic import atomic_path
 from graymatter.stats._graph import resolve_n_jobs, run_batch
-from graymatter.transcriptomics.lap import solve_into, workspace
+from graymatter.transcriptomics._spin_kernels import hungarian_batch, nearest_batch, vasa_batch
 
 logger = logging.getLogger("graymatter")
 
@@ -124,98 +123,7 @@ def _check_rotations(rotations) -> np.ndarray:
     return rot
 
 
-# --------------------------------------------------------------------------- numba kernels
-
-@njit(cache=True, nogil=True)
-def _distances(orig, rot, out):
-    # same arithmetic as scipy.spatial.distance_matrix so near-ties break the same way
-    n = orig.shape[0]
-    for i in range(n):
-        for j in range(n):
-            d0 = rot[j, 0] - orig[i, 0]
-            d1 = rot[j, 1] - orig[i, 1]
-            d2 = rot[j, 2] - orig[i, 2]
-            out[i, j] = np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
-
-
-@njit(cache=True, nogil=True)
-def _nearest_batch(orig, rotated, out):
-    n = orig.shape[0]
-    dist = np.empty((n, n))
-    for b in range(rotated.shape[0]):
-        _distances(orig, rotated[b], dist)
-        for i in range(n):
-            best = 0
-            for j in range(1, n):
-                if dist[i, j] < dist[i, best]:
-                    best = j
-            out[i, b] = best
-
-
-@njit(cache=True, nogil=True)
-def _vasa_batch(orig, rotated, out):
-    n = orig.shape[0]
-    dist = np.empty((n, n))
-    row_min = np.empty(n)
-    row_arg = np.empty(n, dtype=np.int64)
-    done = np.empty(n, dtype=np.bool_)
-    used = np.empty(n, dtype=np.bool_)
-    for b in range(rotated.shape[0]):
-        _distances(orig, rotated[b], dist)
-        done[:] = False
-        used[:] = False
-        for i in range(n):
-            best = 0
-            for j in range(1, n):
-                if dist[i, j] < dist[i, best]:
-                    best = j
-            row_min[i] = dist[i, best]
-            row_arg[i] = best
-        for _ in range(n):
-            # parcel whose nearest free rotated parcel is farthest (first index on ties, like
-            # numpy's argmax in the reference implementation)
-            r = -1
-            for i in range(n):
-                if not done[i] and (r < 0 or row_min[i] > row_min[r]):
-                    r = i
-            c = row_arg[r]
-            out[r, b] = c
-            done[r] = True
-            used[c] = True
-            # only rows whose nearest free column was c need a new minimum
-            for i in range(n):
-                if not done[i] and row_arg[i] == c:
-                    best = -1
-                    for j in range(n):
-                        if not used[j] and (best < 0 or dist[i, j] < dist[i, best]):
-                            best = j
-                    row_min[i] = dist[i, best]
-                    row_arg[i] = best
-
-
-@njit(cache=True, nogil=True)
-def _hungarian_batch(orig, rotated, out, ok):
-    # one distance matrix at a time (stays in cache), solved and certified in place
-    n = orig.shape[0]
-    dist = np.empty((n, n))
-    ws = workspace(n)
-    for b in range(rotated.shape[0]):
-        _distances(orig, rotated[b], dist)
-        ok[b] = solve_into(dist, ws, out[:, b])
-
-
-def _hungarian(coords: np.ndarray, rotated: np.ndarray, out: np.ndarray) -> None:
-    from scipy.optimize import linear_sum_assignment
-
-    ok = np.empty(len(rotated), dtype=np.bool_)
-    _hungarian_batch(coords, rotated, out, ok)
-    dist = np.empty((len(coords), len(coords)))
-    for b in np.flatnonzero(~ok):  # near-ties: scipy decides, on the same distances
-        _distances(coords, rotated[b], dist)
-        out[:, b] = linear_sum_assignment(dist)[1]
-
-
-_KERNELS = {"vasa": _vasa_batch, "alexander-bloch": _nearest_batch, "hungarian": _hungarian}
+_KERNELS = {"vasa": vasa_batch, "alexander-bloch": nearest_batch, "hungarian": hungarian_batch}
 
 
 def _assign(coords: np.ndarray, rotations: np.ndarray, method: str, n_jobs: int) -> np.ndarray:
@@ -294,7 +202,7 @@ def spin_permutations(centroids_lh, centroids_rh=None, *, n_rotations=1000, meth
         ``"alexander-bloch"``: nearest rotated centroid (indices may repeat). ``"vasa"``: greedy
         unique assignment (Váša et al. 2018). ``"hungarian"``: unique assignment minimising the
         total distance, equal to :func:`scipy.optimize.linear_sum_assignment`'s (see
-        :mod:`graymatter.transcriptomics.lap`).
+        :mod:`graymatter.transcriptomics._spin_kernels`).
     rotations : (n_rotations, 3, 3) array_like, optional
         Rotations to use (row-vector convention, ``coords @ R``), e.g. to reuse the same
         rotations for several atlases; default: ``random_rotations(n_rotations,
