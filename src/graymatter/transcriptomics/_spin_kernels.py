@@ -342,6 +342,17 @@ def _distances(orig, rot, out):
 
 @njit(cache=True, nogil=True)
 def nearest_batch(orig, rotated, out):
+    """Alexander-Bloch spins: ``out[i, b]`` = nearest rotated parcel of parcel ``i`` in spin ``b``.
+
+    Parameters
+    ----------
+    orig : (n, 3) numpy.ndarray of float64
+        Parcel centroids.
+    rotated : (n_rot, n, 3) numpy.ndarray of float64
+        The centroids after each rotation (C-contiguous).
+    out : (n, n_rot) numpy.ndarray of int64
+        Filled with the assigned rotated parcel (first index on ties, like numpy's argmin).
+    """
     n = orig.shape[0]
     dist = np.empty((n, n))
     for b in range(rotated.shape[0]):
@@ -356,6 +367,7 @@ def nearest_batch(orig, rotated, out):
 
 @njit(cache=True, nogil=True)
 def vasa_batch(orig, rotated, out):
+    """Váša spins (greedy unique assignment), same arguments as :func:`nearest_batch`."""
     n = orig.shape[0]
     dist = np.empty((n, n))
     row_min = np.empty(n)
@@ -407,7 +419,11 @@ def _hungarian_certified(orig, rotated, out, ok):
 
 
 def hungarian_batch(coords: np.ndarray, rotated: np.ndarray, out: np.ndarray) -> None:
-    """Hungarian spin assignments (scipy's) of ``coords`` to each of ``rotated``, into ``out``."""
+    """Hungarian spins, same arguments as :func:`nearest_batch`: minimum total distance.
+
+    ``out[:, b]`` equals ``linear_sum_assignment(distance_matrix(coords, rotated[b]))[1]``:
+    certified by :func:`solve_into`, or computed by scipy where the certificate fails.
+    """
     from scipy.optimize import linear_sum_assignment
 
     ok = np.empty(len(rotated), dtype=np.bool_)
