@@ -151,9 +151,10 @@ def test_identity_rotation_gives_identity(hcp, method):
     np.testing.assert_array_equal(idx[:, 0], np.arange(360))
 
 
-def test_same_result_whatever_n_jobs(hcp):
+def test_same_result_whatever_n_jobs(hcp, monkeypatch):
     lh, rh = hcp
-    rot = random_rotations(300, random_state=8)  # > one batch per thread, uneven split
+    monkeypatch.setattr(nulls_mod, "_BATCH", 16)  # several batches per thread, uneven split
+    rot = random_rotations(101, random_state=8)
     for method in nulls_mod.METHODS:
         one = spin_permutations(lh, rh, rotations=rot, method=method, n_jobs=1)
         for n_jobs in (2, 3, None):
