@@ -99,6 +99,12 @@ def test_symmetric_points_tie_like_scipy():
     np.testing.assert_array_equal(cols[:, 0], linear_sum_assignment(cost)[1])
 
 
+def test_huge_costs_go_to_scipy():
+    cost = np.array([[[1e250, 2e250], [3e250, 1e250]]])
+    cols, certified = linear_assignment(cost)
+    assert not certified[0] and cols[:, 0].tolist() == [0, 1]
+
+
 def test_errors():
     with pytest.raises(InputError, match="NaN or infinite"):
         linear_assignment(np.array([[[1.0, np.nan], [0.0, 1.0]]]))

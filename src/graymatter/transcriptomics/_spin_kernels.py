@@ -41,6 +41,7 @@ from graymatter.errors import InputError
 _TOL = 1e-10
 _GAP = 1e-7
 _BIG = 1e300  # finite stand-in for infinity, so the relaxation can use fast math
+_MAX_COST = 1e200
 
 
 @njit(cache=True, nogil=True, fastmath={"nnan", "ninf", "nsz"})
@@ -315,7 +316,10 @@ def linear_assignment(costs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not np.isfinite(costs).all():
         raise InputError("cost matrices contain NaN or infinite values; spin costs are "
                          "distances between finite centroids")
-    _solve_batch(costs, cols, certified)
+    if costs.size and np.abs(costs).max() < _MAX_COST:
+        _solve_batch(costs, cols, certified)
+    else:  # costs this large would meet the solver's stand-in for infinity: scipy decides
+        certified[:] = False
     for b in np.flatnonzero(~certified):
         cols[:, b] = linear_sum_assignment(costs[b])[1]
     return cols, certified
@@ -426,8 +430,9 @@ def hungarian_batch(coords: np.ndarray, rotated: np.ndarray, out: np.ndarray) ->
     """
     from scipy.optimize import linear_sum_assignment
 
-    ok = np.empty(len(rotated), dtype=np.bool_)
-    _hungarian_certified(coords, rotated, out, ok)
+    ok = np.zeros(len(rotated), dtype=np.bool_)
+    if np.abs(coords).max() < np.sqrt(_MAX_COST):  # distances stay far below _BIG
+        _hungarian_certified(coords, rotated, out, ok)
     dist = np.empty((len(coords), len(coords)))
     for b in np.flatnonzero(~ok):  # near-ties: scipy decides, on the same distances
         _distances(coords, rotated[b], dist)
