@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/bench_spins.py                 # timing table, 10,000 rotations x 180 parcels
+    python benchmarks/bench_spins.py --methods hungarian --repeats 5
     python benchmarks/bench_spins.py --calibration   # false-positive rates -> docs/spin_calibration.md
 
 Needs the real data folder (../shared/data or $GRAYMATTER_SHARED_DATA) for the HCP-MMP1 sphere
@@ -31,35 +32,60 @@ def _centroids() -> np.ndarray:
     return np.loadtxt(base / "surfaces" / "sphere_HCP_centroids.txt")
 
 
-def bench(n_rot: int, with_hungarian: bool) -> None:
+NEUROMAPS_NAME = {"vasa": "vasa", "alexander-bloch": "original", "hungarian": "hungarian"}
+
+
+def _versions() -> str:
+    from importlib.metadata import version
+
+    return ", ".join(f"{name} {version(name)}" for name in ("numpy", "scipy", "numba", "neuromaps"))
+
+
+def bench(n_rot: int, methods: list[str], repeats: int, n_jobs: int) -> None:
+    """Time graymatter and neuromaps on the same rotations, interleaved, and compare indices.
+
+    Each repeat runs graymatter then neuromaps for every method, so slow spells of a shared
+    machine hit both; the table reports medians over repeats. neuromaps draws its rotations
+    from ``RandomState(1234)`` with ``_gen_rotation``; ``random_rotations`` with the same
+    RandomState gives the same matrices, so the two index arrays must be equal element by element
+    (asserted).
+    """
     from neuromaps.nulls.spins import gen_spinsamples
 
     from graymatter.transcriptomics.nulls import random_rotations, spin_permutations
 
     lh = _centroids()[:180]
     hemi = np.zeros(len(lh))
-    spin_permutations(lh, n_rotations=2, random_state=0)  # numba compile/cache load off the clock
-    methods = [("vasa", "vasa"), ("alexander-bloch", "original")]
-    if with_hungarian:
-        methods.append(("hungarian", "hungarian"))
-    rows = []
-    for ours, theirs in methods:
-        rot = random_rotations(n_rot, random_state=np.random.RandomState(1234))
-        t0 = time.perf_counter()
-        idx = spin_permutations(lh, rotations=rot, method=ours)
-        t_ours = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        ref = gen_spinsamples(lh, hemi, n_rotate=n_rot, method=theirs, seed=1234,
-                              check_duplicates=False)
-        t_ref = time.perf_counter() - t0
-        rows.append((ours, t_ours, t_ref, bool(np.array_equal(idx, ref))))
-    print(f"\n180 HCP-MMP1 left centroids, {n_rot:,} rotations, one run; "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"python {sys.version.split()[0]}\n")
-    print("| method | graymatter (s) | neuromaps gen_spinsamples (s) | speed-up | identical |")
-    print("|---|---|---|---|---|")
-    for name, a, b, same in rows:
-        print(f"| {name} | {a:.2f} | {b:.2f} | {b / a:.1f}x | {same} |")
+    for method in methods:  # numba compile / cache load off the clock
+        spin_permutations(lh, n_rotations=2, random_state=0, method=method)
+    times = {m: ([], []) for m in methods}
+    loads = [os.getloadavg()]
+    for rep in range(repeats):
+        for method in methods:
+            rot = random_rotations(n_rot, random_state=np.random.RandomState(1234))
+            t0 = time.perf_counter()
+            idx = spin_permutations(lh, rotations=rot, method=method, n_jobs=n_jobs)
+            times[method][0].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            ref = gen_spinsamples(lh, hemi, n_rotate=n_rot, method=NEUROMAPS_NAME[method],
+                                  seed=1234, check_duplicates=False)
+            times[method][1].append(time.perf_counter() - t0)
+            assert np.array_equal(idx, ref), f"{method}: assignments differ from neuromaps'"
+            print(f"repeat {rep + 1}/{repeats} {method}: graymatter {times[method][0][-1]:.2f} s, "
+                  f"neuromaps {times[method][1][-1]:.2f} s, identical", flush=True)
+        loads.append(os.getloadavg())
+    one_min = [f"{load[0]:.2f}" for load in loads]
+    print(f"\n180 HCP-MMP1 left centroids, {n_rot:,} rotations, {repeats} interleaved repeats "
+          f"(medians), graymatter n_jobs={n_jobs}; {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}, {_versions()}; 1-min load "
+          f"average before / after each repeat: {', '.join(one_min)}\n")
+    print("| method | graymatter (s) | neuromaps gen_spinsamples (s) | speed-up (median of "
+          "paired ratios) | identical |")
+    print("|---|---:|---:|---:|---|")
+    for method, (ours, theirs) in times.items():
+        ratio = np.median(np.array(theirs) / np.array(ours))
+        print(f"| {method} | {np.median(ours):.2f} | {np.median(theirs):.2f} | {ratio:.1f}x | "
+              "yes (asserted) |")
 
 
 def simulate_fields(coords, n_sim, lam, rng):
@@ -146,7 +172,10 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calibration", action="store_true")
     parser.add_argument("--n-rot", type=int, default=10_000)
-    parser.add_argument("--hungarian", action="store_true", help="also time Hungarian")
+    parser.add_argument("--methods", default="vasa,alexander-bloch,hungarian",
+                        help="comma-separated spin methods to time")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats (median)")
+    parser.add_argument("--n-jobs", type=int, default=1, help="graymatter threads")
     parser.add_argument("--n-sim", type=int, default=2000)
     parser.add_argument("--n-null", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "spin_calibration.md")
@@ -154,7 +183,8 @@ def main(argv=None) -> None:
     if args.calibration:
         calibration(args.n_sim, args.n_null, args.out)
     else:
-        bench(args.n_rot, args.hungarian)
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        bench(args.n_rot, methods, args.repeats, args.n_jobs)
 
 
 if __name__ == "__main__":

@@ -151,6 +151,47 @@ def test_identity_rotation_gives_identity(hcp, method):
     np.testing.assert_array_equal(idx[:, 0], np.arange(360))
 
 
+def test_same_result_whatever_n_jobs(hcp, monkeypatch):
+    lh, rh = hcp
+    monkeypatch.setattr(nulls_mod, "_BATCH", 16)  # several batches per thread, uneven split
+    rot = random_rotations(101, random_state=8)
+    for method in nulls_mod.METHODS:
+        one = spin_permutations(lh, rh, rotations=rot, method=method, n_jobs=1)
+        for n_jobs in (2, 3, None):
+            np.testing.assert_array_equal(
+                spin_permutations(lh, rh, rotations=rot, method=method, n_jobs=n_jobs), one)
+    with pytest.raises(InputError, match="n_jobs"):
+        spin_permutations(lh, n_rotations=2, n_jobs=0)
+
+
+def test_hungarian_equals_scipy_on_spin_distances(hcp):
+    # scipy on the very distance matrices neuromaps builds, over more rotations than the
+    # neuromaps comparison above
+    from scipy.optimize import linear_sum_assignment
+    from scipy.spatial import distance_matrix
+
+    lh, _ = hcp
+    rot = random_rotations(150, random_state=21)
+    idx = spin_permutations(lh, rotations=rot, method="hungarian")
+    for k in range(len(rot)):
+        ref = linear_sum_assignment(distance_matrix(lh, lh @ rot[k]))[1]
+        np.testing.assert_array_equal(idx[:, k], ref)
+
+
+def test_hungarian_ties_follow_scipy():
+    # octahedron vertices turned 45 degrees about z: several optimal assignments, decided by
+    # scipy on the same distances
+    from scipy.optimize import linear_sum_assignment
+    from scipy.spatial import distance_matrix
+
+    pts = np.vstack([np.eye(3), -np.eye(3)]) * 100
+    c, s = np.cos(np.pi / 4), np.sin(np.pi / 4)
+    rot = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
+    idx = spin_permutations(pts, rotations=rot[None], method="hungarian")
+    np.testing.assert_array_equal(idx[:, 0],
+                                  linear_sum_assignment(distance_matrix(pts, pts @ rot))[1])
+
+
 def test_right_hemisphere_uses_mirrored_rotation(hcp):
     lh, _ = hcp
     mirror = lh * np.array([-1.0, 1.0, 1.0])  # the left centroids reflected onto the right

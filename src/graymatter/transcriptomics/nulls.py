@@ -20,8 +20,10 @@ rotated parcel is farthest, give it that rotated parcel, remove both; Váša's
 ``rotate_parcellation`` as implemented in neuromaps) and ``"hungarian"`` (assignment minimising
 the total distance, :func:`scipy.optimize.linear_sum_assignment`). Váša and Alexander-Bloch run
 in numba over batches of rotations with the row minima kept up to date, O(n²) per rotation instead
-of O(n³); Hungarian calls scipy once per rotation (about 2-3 ms for 180 parcels, so 10,000
-rotations take tens of seconds).
+of O(n³). Hungarian runs a warm-started shortest-augmenting-path solver in numba that augments only
+the rows whose nearest rotated parcel is contested and certifies with dual variables that its
+answer is the unique optimum, hence scipy's; the rare rotation it cannot certify (a near-tie) is
+handed to scipy (:mod:`graymatter.transcriptomics._spin_kernels`).
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from graymatter.errors import GraymatterWarning, InputError, format_choices
 from graymatter.io.atomic import atomic_path
+from graymatter.stats._graph import resolve_n_jobs, run_batch
+from graymatter.transcriptomics._spin_kernels import hungarian_batch, nearest_batch, vasa_batch
 
 logger = logging.getLogger("graymatter")
 
@@ -120,105 +123,25 @@ def _check_rotations(rotations) -> np.ndarray:
     return rot
 
 
-# --------------------------------------------------------------------------- numba kernels
-
-@njit(cache=True, nogil=True)
-def _distances(orig, rot, out):
-    # same arithmetic as scipy.spatial.distance_matrix so near-ties break the same way
-    n = orig.shape[0]
-    for i in range(n):
-        for j in range(n):
-            d0 = rot[j, 0] - orig[i, 0]
-            d1 = rot[j, 1] - orig[i, 1]
-            d2 = rot[j, 2] - orig[i, 2]
-            out[i, j] = np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+_KERNELS = {"vasa": vasa_batch, "alexander-bloch": nearest_batch, "hungarian": hungarian_batch}
 
 
-@njit(cache=True, nogil=True)
-def _nearest_batch(orig, rotated, out):
-    n = orig.shape[0]
-    dist = np.empty((n, n))
-    for b in range(rotated.shape[0]):
-        _distances(orig, rotated[b], dist)
-        for i in range(n):
-            best = 0
-            for j in range(1, n):
-                if dist[i, j] < dist[i, best]:
-                    best = j
-            out[i, b] = best
-
-
-@njit(cache=True, nogil=True)
-def _vasa_batch(orig, rotated, out):
-    n = orig.shape[0]
-    dist = np.empty((n, n))
-    row_min = np.empty(n)
-    row_arg = np.empty(n, dtype=np.int64)
-    done = np.empty(n, dtype=np.bool_)
-    used = np.empty(n, dtype=np.bool_)
-    for b in range(rotated.shape[0]):
-        _distances(orig, rotated[b], dist)
-        done[:] = False
-        used[:] = False
-        for i in range(n):
-            best = 0
-            for j in range(1, n):
-                if dist[i, j] < dist[i, best]:
-                    best = j
-            row_min[i] = dist[i, best]
-            row_arg[i] = best
-        for _ in range(n):
-            # parcel whose nearest free rotated parcel is farthest (first index on ties, like
-            # numpy's argmax in the reference implementation)
-            r = -1
-            for i in range(n):
-                if not done[i] and (r < 0 or row_min[i] > row_min[r]):
-                    r = i
-            c = row_arg[r]
-            out[r, b] = c
-            done[r] = True
-            used[c] = True
-            # only rows whose nearest free column was c need a new minimum
-            for i in range(n):
-                if not done[i] and row_arg[i] == c:
-                    best = -1
-                    for j in range(n):
-                        if not used[j] and (best < 0 or dist[i, j] < dist[i, best]):
-                            best = j
-                    row_min[i] = dist[i, best]
-                    row_arg[i] = best
-
-
-@njit(cache=True, nogil=True)
-def _distance_batch(orig, rotated, out):
-    for b in range(rotated.shape[0]):
-        _distances(orig, rotated[b], out[b])
-
-
-def _assign(coords: np.ndarray, rotations: np.ndarray, method: str) -> np.ndarray:
-    from scipy.optimize import linear_sum_assignment
-
+def _assign(coords: np.ndarray, rotations: np.ndarray, method: str, n_jobs: int) -> np.ndarray:
     n = len(coords)
     out = np.empty((n, len(rotations)), dtype=np.int64)
-    for start in range(0, len(rotations), _BATCH):
-        block = rotations[start:start + _BATCH]
-        # stacked matmul gives bit-identical results to neuromaps' per-rotation `coords @ rot`
-        rotated = np.ascontiguousarray(np.matmul(coords[None], block))
-        view = out[:, start:start + len(block)]
-        if method == "vasa":
+    kernel = _KERNELS[method]
+
+    def run(start, stop):
+        for first in range(start, stop, _BATCH):
+            block = rotations[first:min(first + _BATCH, stop)]
+            # stacked matmul gives bit-identical results to neuromaps' per-rotation `coords @ rot`
+            rotated = np.ascontiguousarray(np.matmul(coords[None], block))
             buf = np.empty((n, len(block)), dtype=np.int64)
-            _vasa_batch(coords, rotated, buf)
-            view[:] = buf
-        elif method == "alexander-bloch":
-            buf = np.empty((n, len(block)), dtype=np.int64)
-            _nearest_batch(coords, rotated, buf)
-            view[:] = buf
-        else:
-            dist = np.empty((len(block), n, n))
-            _distance_batch(coords, rotated, dist)
-            for b in range(len(block)):
-                _, col = linear_sum_assignment(dist[b])
-                view[:, b] = col
+            kernel(coords, rotated, buf)
+            out[:, first:first + len(block)] = buf
+
+    # every column depends on its rotation only, so threads cannot change the result
+    run_batch(run, len(rotations), n_jobs)
     return out
 
 
@@ -261,7 +184,8 @@ def _cache_file(cache_dir, method, lh, rh, rotations) -> Path:
 
 
 def spin_permutations(centroids_lh, centroids_rh=None, *, n_rotations=1000, method="vasa",
-                      rotations=None, random_state=None, cache_dir=None) -> np.ndarray:
+                      rotations=None, random_state=None, cache_dir=None,
+                      n_jobs=1) -> np.ndarray:
     """Spin-test resampling indices for parcels from random rotations of the sphere.
 
     Parameters
@@ -277,7 +201,8 @@ def spin_permutations(centroids_lh, centroids_rh=None, *, n_rotations=1000, meth
     method : {"vasa", "alexander-bloch", "hungarian"}, default="vasa"
         ``"alexander-bloch"``: nearest rotated centroid (indices may repeat). ``"vasa"``: greedy
         unique assignment (Váša et al. 2018). ``"hungarian"``: unique assignment minimising the
-        total distance (scipy, one call per rotation: slower).
+        total distance, equal to :func:`scipy.optimize.linear_sum_assignment`'s (see
+        :mod:`graymatter.transcriptomics._spin_kernels`).
     rotations : (n_rotations, 3, 3) array_like, optional
         Rotations to use (row-vector convention, ``coords @ R``), e.g. to reuse the same
         rotations for several atlases; default: ``random_rotations(n_rotations,
@@ -288,6 +213,9 @@ def spin_permutations(centroids_lh, centroids_rh=None, *, n_rotations=1000, meth
     cache_dir : str or os.PathLike, optional
         Folder where the indices are stored (``.npy``, written atomically) under a sha256 of the
         centroids, rotations and method; a later call with the same inputs loads them.
+    n_jobs : int or None, default=1
+        Threads over the rotations (-1: all CPUs; None: all CPUs from the main thread, one
+        from any other). The result does not depend on it.
 
     Returns
     -------
@@ -300,7 +228,7 @@ def spin_permutations(centroids_lh, centroids_rh=None, *, n_rotations=1000, meth
     ------
     InputError
         Centroids not of shape (n, 3) or with NaN, unknown ``method``, ``n_rotations < 1``,
-        ``rotations`` not proper 3 x 3 rotations.
+        ``rotations`` not proper 3 x 3 rotations, ``n_jobs`` not a positive integer, -1 or None.
 
     Notes
     -----
@@ -322,6 +250,7 @@ def spin_permutations(centroids_lh, centroids_rh=None, *, n_rotations=1000, meth
     if method not in METHODS:
         raise InputError(f"method={method!r} is not a spin method; choose one of "
                          f"{format_choices(METHODS)}")
+    n_jobs = resolve_n_jobs(n_jobs)
     lh = _check_centroids(centroids_lh, "centroids_lh")
     rh = None if centroids_rh is None else _check_centroids(centroids_rh, "centroids_rh")
     if rotations is None:
@@ -343,10 +272,10 @@ def spin_permutations(centroids_lh, centroids_rh=None, *, n_rotations=1000, meth
 
     logger.info("computing %d %s spins for %d parcels", len(rot), method,
                 len(lh) + (0 if rh is None else len(rh)))
-    parts = [_assign(lh, rot, method)]
+    parts = [_assign(lh, rot, method, n_jobs)]
     if rh is not None:
         mirrored = np.matmul(np.matmul(_REFLECT, rot), _REFLECT)
-        parts.append(_assign(rh, mirrored, method) + len(lh))
+        parts.append(_assign(rh, mirrored, method, n_jobs) + len(lh))
     indices = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
 
     if path is not None:
