@@ -326,7 +326,10 @@ class _Parser:
         tok = self.tok
         func = tok.text
         if tok.kind == "qname" or (func != "C" and func not in TRANSFORMS):
-            raise _refuse(self.formula, self.call_text(tok), f"'{func}' is not an allowed function")
+            hint = (" (I() would run Python code; compute a derived covariate such as age squared "
+                    "as a column of participants)" if func == "I" else "")
+            raise _refuse(self.formula, self.call_text(tok),
+                          f"'{func}' is not an allowed function{hint}")
         self.take()
         self.take()  # "("
         if func == "C":
