@@ -428,6 +428,9 @@ def _gene_sets(check: _Checker, entries, datasets: dict, methods) -> list[dict]:
             if kind != "data":
                 check.typed(entry.get(k), kind, key + (k,))
         path = _data(check, entry["source"], key + ("source",), datasets)
+        if path.stat().st_size == 0:
+            raise check.fail(key + ("source",), f"the gene-set file {path} is empty (0 bytes); "
+                                                "give a GMT file or a gene,set CSV with genes.")
         table = path.suffix.lower() in (".csv", ".tsv", ".txt")
         chosen = entry.get("methods", methods)
         bad = [m for m in chosen if m not in ENRICHMENT_METHODS]
