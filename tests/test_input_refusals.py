@@ -130,10 +130,19 @@ def test_repeated_key_in_longitudinal_study_file(study, capsys):
     assert "ect.yaml, line 6:" in err and "'n_perm' appears twice (lines 5 and 6)" in err
 
 
+def test_python_tag_in_study_file_runs_nothing(study, capsys):
+    marker = study / "PWNED"
+    err = _run(study, STUDY.replace("name: toy", "").replace(
+        "participants: participants.tsv",
+        f'participants: !!python/object/apply:os.system ["touch {marker}"]'), capsys)
+    assert "study.yaml, line 1:" in err and "python/object/apply:os.system" in err
+    assert not marker.exists()
+
+
 # -- files -----------------------------------------------------------------------------------------
 
 def test_latin1_study_file(study, capsys):
-    text = STUDY.replace("name", "name").replace("output: out", "output: out\n    name: étude")
+    text = STUDY.replace("output: out", "output: out\n    name: étude")
     err = _run(study, text, capsys, encoding="latin-1")
     assert "study.yaml, line 10:" in err and "not UTF-8" in err and "0xe9" in err
 
