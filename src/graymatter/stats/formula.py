@@ -245,24 +245,22 @@ class _Parser:
                              transforms=tuple(self.transforms.values()))
 
     def sum(self) -> None:
-        if self.tok.text in ("+", "-") and self.tok.kind == "op":
+        if self.tok.kind == "op" and self.tok.text in ("+", "-"):  # unary, e.g. "-1 + age"
             self.out.append(self.take().text)
-        self.product()
-        while self.tok.kind == "op" and self.tok.text in ("+", "-"):
-            self.out.append(self.take().text)
-            self.product()
+        self.chain(("+", "-"), self.product)
 
     def product(self) -> None:
-        self.inter()
-        while self.tok.kind == "op" and self.tok.text == "*":
-            self.out.append(self.take().text)
-            self.inter()
+        self.chain(("*",), self.inter)
 
     def inter(self) -> None:
-        self.power()
-        while self.tok.kind == "op" and self.tok.text == ":":
+        self.chain((":",), self.power)
+
+    def chain(self, ops: tuple, operand) -> None:
+        """``operand {op operand}`` for a left-associative binary operator level."""
+        operand()
+        while self.tok.kind == "op" and self.tok.text in ops:
             self.out.append(self.take().text)
-            self.power()
+            operand()
 
     def power(self) -> None:
         self.atom()
