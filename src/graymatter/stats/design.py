@@ -1,7 +1,8 @@
 """Design matrices for mass-univariate GLMs, built from a participants table and a formula.
 
-The formula language is formulaic's (Wilkinson notation). graymatter adds what a morphometry study
-needs around it: explicit level order for factors, mean-centred covariates, refusal to drop rows
+The formula language is Wilkinson notation, restricted to the grammar of
+:mod:`graymatter.stats.formula` (checked before formulaic sees it, so a formula never runs code);
+formulaic builds the matrix. graymatter adds what a morphometry study needs around it: explicit level order for factors, mean-centred covariates, refusal to drop rows
 with missing values silently, and a rank check that names the collinear columns.
 """
 
@@ -92,7 +93,8 @@ def make_design(participants: pd.DataFrame, formula: str, *,
     participants : pandas.DataFrame
         One row per subject, indexed by subject id. Rows are never dropped or reordered.
     formula : str
-        Right-hand side of a formulaic formula over the participants' columns, e.g.
+        Right-hand side of a formula over the participants' columns, in the grammar of
+        :func:`graymatter.stats.formula.parse_formula` (anything else is refused), e.g.
         ``"0 + group + age + sex + tiv"``, ``"group * age"`` or ``"1 + age"``. ``"0 + group"``
         gives cell-means coding: no intercept and one 0/1 column per level (formulaic's full-rank
         encoding when there is no intercept), so each group column estimates that cell's mean.
