@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .commands.executor import add_executor_options, open_executor
+from .commands.options import seed
 from .errors import GraymatterError, InputError
 
 logger = logging.getLogger("graymatter")
@@ -46,13 +47,21 @@ def add_model_options(p) -> None:
 
 def model_options(args) -> tuple[dict[str, str | list[str]], dict[str, list[str]] | None]:
     """The contrasts and level orders given by :func:`add_model_options`' options."""
+    from .stats.formula import parse_formula
+
+    parse_formula(args.model)  # refuse a formula outside the grammar before reading any data
     contrasts: dict[str, str | list[str]] = {}
-    for text in args.contrast:
-        name, expr = _name_value(text, "--contrast")
-        contrasts[name] = expr
-    for text in args.f_contrast:
-        name, expr = _name_value(text, "--f-contrast")
-        contrasts[name] = [row.strip() for row in expr.split(";") if row.strip()]
+    given: dict[str, str] = {}
+    for option, texts in (("--contrast", args.contrast), ("--f-contrast", args.f_contrast)):
+        for text in texts:
+            name, expr = _name_value(text, option)
+            if name in contrasts:
+                raise InputError(f"the contrast name {name!r} is given twice ({given[name]} and "
+                                 f"{option} {text!r}); only one would be kept, so give each "
+                                 "contrast its own name.")
+            given[name] = f"{option} {text!r}"
+            contrasts[name] = (expr if option == "--contrast" else
+                               [row.strip() for row in expr.split(";") if row.strip()])
     if not contrasts:
         raise InputError("no contrast given: add at least one --contrast NAME=EXPR "
                          "(or --f-contrast).")
@@ -101,7 +110,7 @@ def _add_glm(sub) -> None:
                      help="threshold-free cluster enhancement (E=0.5, H=2) with permutation FWE")
     inf.add_argument("--two-sided", action="store_true",
                      help="regions only: test |t| (voxel contrasts are one-sided, like SPM)")
-    inf.add_argument("--seed", type=int, default=0, help="random seed of the permutations")
+    inf.add_argument("--seed", type=seed, default=0, help="random seed of the permutations")
     inf.add_argument("--n-jobs", type=int, default=1, help="parallel workers for permutations")
     inf.add_argument("--atlas", metavar="NIFTI",
                      help="label atlas for the cluster table (default: Desikan-Killiany)")
@@ -251,7 +260,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     demo.add_argument("--out", default="graymatter-demo", metavar="DIR", help="output folder")
     demo.add_argument("--n-perm", type=int, default=1000, metavar="N",
                       help="permutations per contrast (default 1000)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=seed, default=0)
     demo.add_argument("--no-tfce", action="store_true", help="skip TFCE (faster)")
     demo.add_argument("--studies", nargs="+", choices=["A", "B"], default=["A", "B"],
                       help="which studies to run (default: A B)")
@@ -269,7 +278,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     what.add_argument("--groups", metavar="NAME=N,…", help="group sizes, no planted effect")
     sim.add_argument("--resolution", type=int, default=2, choices=[1, 2, 3],
                      help="voxel size (mm) of the MNI grid (default 2)")
-    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--seed", type=seed, default=0)
     commands = {"glm": _run_glm, "demo": _run_demo, "run": _run_study, "simulate": _run_simulate}
     # Subcommand modules import this module's helpers, so they are imported late.
     from .commands import preprocess, regional, transcriptomics
@@ -284,7 +293,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (0 ok, 2 error)."""
+    """Run the command line; return the exit status (0 ok, 2 error, 130 interrupted)."""
     parser, commands = build_parser()
     args = parser.parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
@@ -300,6 +309,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"graymatter: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        out = getattr(args, "out", None)
+        print(f"graymatter: interrupted (Ctrl-C). Kept: the output files finished before the "
+              f"interrupt{f' in {out}' if out else ''} (each file is written whole or not at all) "
+              "and the caches (downloads, preprocessing, spin nulls); run the command again to "
+              "finish.", file=sys.stderr)
+        return 130
     except Exception as err:  # a bug, not a user error: say so, keep the message short
         if args.debug:
             raise

@@ -73,22 +73,6 @@ class StudySpec:
         return f"{self.source.name}, line {line}" if line else self.source.name
 
 
-def _line_map(node, path=(), lines=None) -> dict:
-    import yaml
-
-    lines = {} if lines is None else lines
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = path + (str(key_node.value),)
-            lines[key] = key_node.start_mark.line + 1
-            _line_map(value_node, key, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[path + (i,)] = item.start_mark.line + 1
-            _line_map(item, path + (i,), lines)
-    return lines
-
-
 class _Checker:
     def __init__(self, source: Path, lines: dict):
         self.source, self.lines = source, lines
@@ -124,6 +108,22 @@ class _Checker:
                                  "file's folder.")
         return path
 
+    def formula(self, value, key: tuple) -> None:
+        """Refuse a model formula outside the allow-list grammar before anything runs."""
+        from .errors import DesignError
+        from .stats.formula import parse_formula
+
+        if isinstance(value, str):
+            try:
+                parse_formula(value)
+            except DesignError as err:
+                raise self.fail(key, str(err)) from None
+
+    def seed(self, value, key: tuple) -> None:
+        if value is not None and self.typed(value, "int", key) < 0:
+            raise self.fail(key, f"'{key[-1]}' is a random seed: a non-negative integer such as "
+                                 f"0 or 42; got {value}.")
+
     def typed(self, value, kind: str, key: tuple):
         checks = {"text": lambda v: isinstance(v, str), "bool": lambda v: isinstance(v, bool),
                   "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -138,22 +138,13 @@ class _Checker:
 
 
 def read_study_yaml(path: str | os.PathLike) -> tuple[Path, object, dict]:
-    """Parse a study file: its absolute path, the YAML data and the line of every key path."""
-    import yaml
+    """Parse a study file: its absolute path, the YAML data and the line of every key path.
 
-    source = Path(path).resolve()
-    if not source.is_file():
-        raise StudyFileError(f"study file {path} does not exist.")
-    text = source.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-        lines = _line_map(yaml.compose(text))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f", line {mark.line + 1}" if mark else ""
-        raise StudyFileError(f"{source}{where}: not valid YAML "
-                             f"({getattr(err, 'problem', None) or err}).") from None
-    return source, data, lines
+    Safe loading only; a file that is not UTF-8 or repeats a key is refused with its line.
+    """
+    from .io.yamlfile import read_yaml
+
+    return read_yaml(path, error=StudyFileError)
 
 
 def load_any_study(path: str | os.PathLike):
@@ -224,6 +215,12 @@ def load_study(path: str | os.PathLike) -> StudySpec:
     check.keys(inference, _INFERENCE, ("inference",))
     for key, kind in _INFERENCE.items():
         check.typed(inference.get(key), kind, ("inference", key))
+    check.formula(data["model"], ("model",))
+    check.seed(inference.get("random_state"), ("inference", "random_state"))
+    if not data["contrasts"]:
+        raise check.fail(("contrasts",), "'contrasts' is empty: give at least one contrast to "
+                                         "test, as 'name: expression' lines below it, e.g. "
+                                         "'HC > MDD: HC - MDD'.")
     for name, expr in data["contrasts"].items():
         if not (isinstance(expr, str) or (isinstance(expr, list)
                                           and all(isinstance(e, str) for e in expr))):
@@ -293,6 +290,7 @@ def _preprocess_block(check: _Checker, block) -> dict | None:
         check.typed(block.get(key), "number", ("preprocess", key))
     for key in ("n_jobs", "threads_per_subject", "random_state"):
         check.typed(block.get(key), "int", ("preprocess", key))
+    check.seed(block.get("random_state"), ("preprocess", "random_state"))
     check.typed(block.get("denoise"), "bool", ("preprocess", "denoise"))
     check.typed(block.get("syn_iterations"), "list", ("preprocess", "syn_iterations"))
     if "bids" in block:
@@ -430,6 +428,9 @@ def _gene_sets(check: _Checker, entries, datasets: dict, methods) -> list[dict]:
             if kind != "data":
                 check.typed(entry.get(k), kind, key + (k,))
         path = _data(check, entry["source"], key + ("source",), datasets)
+        if path.stat().st_size == 0:
+            raise check.fail(key + ("source",), f"the gene-set file {path} is empty (0 bytes); "
+                                                "give a GMT file or a gene,set CSV with genes.")
         table = path.suffix.lower() in (".csv", ".tsv", ".txt")
         chosen = entry.get("methods", methods)
         bad = [m for m in chosen if m not in ENRICHMENT_METHODS]
@@ -489,6 +490,8 @@ def load_longitudinal_study(path: str | os.PathLike) -> LongitudinalSpec:
             check.typed(data.get(key), kind, (key,))
     if "participants" not in data:
         raise StudyFileError(f"{source}: missing required key participants.")
+    check.formula(data.get("covariates"), ("covariates",))
+    check.seed(data.get("random_state"), ("random_state",))
     has_tables = "pre" in data or "post" in data
     if has_tables == ("freesurfer" in data) or (has_tables and not ("pre" in data
                                                                    and "post" in data)):

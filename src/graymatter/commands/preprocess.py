@@ -9,6 +9,7 @@ import argparse
 from collections.abc import Callable
 
 from .executor import add_executor_options, open_executor
+from .options import seed
 
 
 def _add_preprocess(sub) -> None:
@@ -34,7 +35,7 @@ def _add_preprocess(sub) -> None:
                    help="ITK threads per subject (default 1); keep n-jobs x threads <= cores")
     p.add_argument("--denoise", action="store_true",
                    help="non-local-means denoising before bias correction")
-    p.add_argument("--seed", type=int, default=0, help="registration random seed (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="registration random seed (default 0)")
     p.add_argument("--force", action="store_true", help="redo subjects that are up to date")
     add_executor_options(p)
 

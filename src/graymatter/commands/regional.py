@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..cli import add_model_options, model_options
 from ..errors import InputError
+from .options import seed
 
 _TOP = 5  # regions listed in the printed summaries
 
@@ -100,7 +101,7 @@ def _add_regional(sub) -> None:
     p.add_argument("--n-perm", type=int, default=5000, metavar="N",
                    help="number of permutations (default 5000)")
     p.add_argument("--two-sided", action="store_true", help="test |t| (default: t > 0)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the permutations")
+    p.add_argument("--seed", type=seed, default=0, help="random seed of the permutations")
     p.add_argument("--n-jobs", type=int, default=1, help="parallel workers for permutations")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
 
@@ -150,7 +151,7 @@ def _add_longitudinal(sub) -> None:
                    help="sign-flips for FWE across regions (default 5000; 0 skips)")
     p.add_argument("--one-sided", action="store_true",
                    help="FWE for increases only (default: two-sided, |t|)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the sign-flips")
+    p.add_argument("--seed", type=seed, default=0, help="random seed of the sign-flips")
     p.add_argument("--n-jobs", type=int, default=1, help="parallel workers for permutations")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
 
@@ -203,7 +204,7 @@ def _add_pls_clinical(sub) -> None:
                    help="bootstrap resamples for regional z (default 1000)")
     p.add_argument("--cv", default="loo", metavar="loo|K|none",
                    help="cross-validation: leave-one-out (default), K folds, or none")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=seed, default=0, help="random seed")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
 
 

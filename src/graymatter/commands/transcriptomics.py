@@ -9,6 +9,7 @@ import argparse
 from collections.abc import Callable
 
 from ..errors import InputError
+from .options import seed
 
 _TOP = 10  # genes listed in the printed summary
 
@@ -95,7 +96,7 @@ def _add_transcriptomics(sub) -> None:
                    help="k-means blocks of centroids per hemisphere for --bootstrap blocks")
     p.add_argument("--fdr", type=float, default=0.05, metavar="ALPHA",
                    help="p_FDR threshold of the PLS1+/PLS1- lists (default 0.05)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (rotations and bootstrap)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (rotations and bootstrap)")
     p.add_argument("--spin-cache", metavar="DIR", help="folder to cache spin indices in")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
 
@@ -170,7 +171,7 @@ def _add_enrich(sub) -> None:
                    help="largest set tested (default 500; Seidlitz classes need 2000)")
     p.add_argument("--top", type=int, default=10, metavar="N",
                    help="sets printed per analysis and plotted (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=seed, default=0, help="random seed")
     p.add_argument("--spin-cache", metavar="DIR", help="folder to cache spin indices in")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
 

@@ -267,6 +267,9 @@ def open_matrix_zarr(store):
     except Exception as exc:  # zarr raises several types for a foreign folder
         raise InputError(f"'{store}' is not a graymatter matrix store (no array 'Y'): {exc}. "
                          "Write it with write_matrix_zarr.") from exc
+    if np.dtype(Y.dtype).kind not in "fiu":  # never object arrays (their codecs may unpickle)
+        raise InputError(f"'{store}' is not a graymatter matrix store: its array 'Y' holds "
+                         f"{Y.dtype} values, not numbers. Write it with write_matrix_zarr.")
     affine = root.attrs.get("affine")
     grid = None
     if affine is not None and "mask" in root:

@@ -1,13 +1,13 @@
 """Design matrices for mass-univariate GLMs, built from a participants table and a formula.
 
-The formula language is formulaic's (Wilkinson notation). graymatter adds what a morphometry study
-needs around it: explicit level order for factors, mean-centred covariates, refusal to drop rows
+The formula language is Wilkinson notation, restricted to the grammar of
+:mod:`graymatter.stats.formula` (checked before formulaic sees it, so a formula never runs code);
+formulaic builds the matrix. graymatter adds what a morphometry study needs around it: explicit level order for factors, mean-centred covariates, refusal to drop rows
 with missing values silently, and a rank check that names the collinear columns.
 """
 
 from __future__ import annotations
 
-import ast
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from graymatter.errors import DesignError, GraymatterWarning, format_choices
+from graymatter.stats.formula import GRAMMAR, NUMPY_TRANSFORMS, Transform, parse_formula
 
 __all__ = ["Design", "make_design"]
 
@@ -92,7 +93,8 @@ def make_design(participants: pd.DataFrame, formula: str, *,
     participants : pandas.DataFrame
         One row per subject, indexed by subject id. Rows are never dropped or reordered.
     formula : str
-        Right-hand side of a formulaic formula over the participants' columns, e.g.
+        Right-hand side of a formula over the participants' columns, in the grammar of
+        :func:`graymatter.stats.formula.parse_formula` (anything else is refused), e.g.
         ``"0 + group + age + sex + tiv"``, ``"group * age"`` or ``"1 + age"``. ``"0 + group"``
         gives cell-means coding: no intercept and one 0/1 column per level (formulaic's full-rank
         encoding when there is no intercept), so each group column estimates that cell's mean.
@@ -145,31 +147,28 @@ def make_design(participants: pd.DataFrame, formula: str, *,
 
     if not isinstance(participants, pd.DataFrame):
         raise DesignError(f"participants must be a pandas DataFrame, got {type(participants).__name__}")
-    if not isinstance(formula, str) or not formula.strip():
-        raise DesignError("the model formula is empty; give e.g. '0 + group + age + sex'")
     if participants.index.has_duplicates:
         dup = participants.index[participants.index.duplicated()].unique()
         raise DesignError(f"participants has duplicated subject ids: {format_choices(dup)}; "
                           "each subject must appear once")
-    text = formula.strip()
-    if text.startswith("~"):  # accept "~ group + age": the response is the imaging data
-        text = text[1:].strip()
+    safe = parse_formula(formula)  # the security boundary: nothing outside the grammar passes
     try:
-        parsed = Formula(text)
+        parsed = Formula(safe.text)
     except FormulaicError as exc:
         raise DesignError(f"cannot parse the model formula '{formula}': {_clean(exc)}") from None
     if not isinstance(parsed, SimpleFormula):
         raise DesignError(f"the model formula '{formula}' has a left-hand side or several parts; give "
                           "only the right-hand side (e.g. '0 + group + age'): the images are the response")
+    _check_lookups_only(parsed, formula)
 
-    bare, in_transform = _formula_variables(parsed)
     columns = [str(c) for c in participants.columns]
-    unknown = sorted((bare | in_transform) - set(columns))
+    unknown = sorted(safe.columns - set(columns))
     if unknown:
         raise DesignError(f"the model formula '{formula}' uses {format_choices(repr(u) for u in unknown)}, "
                           f"which {'is not a column' if len(unknown) == 1 else 'are not columns'} of "
                           f"participants (available columns: {format_choices(columns, 40)})")
-    used = [c for c in participants.columns if str(c) in bare | in_transform]
+    in_transform = {t.column for t in safe.transforms}
+    used = [c for c in participants.columns if str(c) in safe.columns]
 
     data = participants.copy()
     _check_missing(data, used)
@@ -186,13 +185,15 @@ def make_design(participants: pd.DataFrame, formula: str, *,
         elif pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
             values = col.astype(str)
             data[name] = pd.Categorical(values, categories=sorted(values.unique()))
-        elif center and name in bare and name not in in_transform:
+        elif center and name in safe.bare and name not in in_transform:
             mean = float(col.astype(np.float64).mean())
             data[name] = col.astype(np.float64) - mean
             centered[str(name)] = mean
+    for term in safe.transforms:  # computed here, so formulaic evaluates no code
+        data[term.name] = _transform(term, participants, data)
 
     try:
-        mm = model_matrix(parsed, data, na_action="raise")
+        mm = model_matrix(parsed, data, na_action="raise", context={})
     except (FormulaicError, ValueError, TypeError, NameError, KeyError) as exc:
         raise DesignError(f"cannot build the design from formula '{formula}': {_clean(exc)}") from None
     if mm.shape[0] != len(participants):  # never lose subjects silently
@@ -223,37 +224,37 @@ def _clean(exc: BaseException) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
-def _formula_variables(parsed) -> tuple[set[str], set[str]]:
-    """Names of data variables a formula uses: (used as bare terms, used inside expressions).
-
-    formulaic's own ``required_variables`` misses variables inside stateful transforms
-    (``center(age)``), so python factors are read with ``ast`` instead.
-    """
-    bare: set[str] = set()
-    inside: set[str] = set()
+def _check_lookups_only(parsed, formula: str) -> None:
+    """Defence in depth: every factor of the rebuilt formula is a column lookup or 0/1."""
     for term in parsed:
         for factor in term.factors:
             method = getattr(factor.eval_method, "value", factor.eval_method)
-            if method == "lookup":
-                bare.add(str(factor.expr))
-            elif method == "python":
-                inside |= _python_names(str(factor.expr))
-    return bare, inside
+            if method not in ("lookup", "literal"):
+                raise DesignError(f"the model formula '{formula}' contains {str(factor.expr)!r}, "
+                                  f"which is not allowed. {GRAMMAR}")
 
 
-def _python_names(expr: str) -> set[str]:
-    """Plain names read by a python factor such as ``np.log(tiv)`` (not functions, modules)."""
-    try:
-        tree = ast.parse(expr, mode="eval")
-    except SyntaxError:
-        return set()
-    skip = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            skip.add(id(node.func))
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            skip.add(id(node.value))
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in skip}
+def _transform(term: Transform, participants: pd.DataFrame, data: pd.DataFrame):
+    """Values of a transform term: numeric ones read the raw column, C() the prepared factor."""
+    if term.func == "C":
+        source = data[term.column]
+        if term.levels is not None:
+            frame = pd.DataFrame({term.column: participants[term.column]})
+            return _apply_levels(frame, term.column, list(term.levels))
+        return source if isinstance(source.dtype, pd.CategoricalDtype) else pd.Categorical(source)
+    source = (participants[term.arg] if isinstance(term.arg, str)
+              else _transform(term.arg, participants, data))
+    if (isinstance(getattr(source, "dtype", None), pd.CategoricalDtype)
+            or not pd.api.types.is_numeric_dtype(source) or pd.api.types.is_bool_dtype(source)):
+        raise DesignError(f"the model term {term.name} needs numbers, but column '{term.column}' "
+                          "holds categories; transforms apply to numeric covariates only")
+    values = np.asarray(source, dtype=np.float64)
+    if term.func in ("center", "scale"):  # formulaic's own functions, called directly
+        from formulaic.transforms import center as center_, scale as scale_
+
+        return np.asarray((center_ if term.func == "center" else scale_)(values, _state={}))
+    with np.errstate(divide="ignore", invalid="ignore"):  # non-finite values are reported later
+        return NUMPY_TRANSFORMS[term.func.removeprefix("np.")](values)
 
 
 def _check_missing(data: pd.DataFrame, used: list) -> None:

@@ -368,6 +368,10 @@ def read_gene_table(path: str | os.PathLike, *, gene_column: str = "gene",
     try:
         frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False,
                             encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        raise InputError(f"gene table {path} is empty ({path.stat().st_size} bytes, no header "
+                         f"line); expected a CSV with a header such as '{gene_column},set' and "
+                         "one gene per line.") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
         raise InputError(f"cannot read gene table {path}: {exc}") from None
     frame.columns = [str(c).strip() for c in frame.columns]

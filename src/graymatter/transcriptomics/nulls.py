@@ -183,6 +183,18 @@ def _cache_file(cache_dir, method, lh, rh, rotations) -> Path:
     return Path(cache_dir) / f"spins_{method}_{h.hexdigest()[:24]}.npy"
 
 
+def _load_cache(path: Path) -> np.ndarray | None:
+    """The cached spin indices, or None when absent or unreadable (e.g. truncated by a crash)."""
+    if not path.is_file():
+        return None
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        warnings.warn(f"the spin cache file {path} is unreadable ({exc}); the spins are "
+                      "recomputed and the file rewritten", GraymatterWarning, stacklevel=3)
+        return None
+
+
 def spin_permutations(centroids_lh, centroids_rh=None, *, n_rotations=1000, method="vasa",
                       rotations=None, random_state=None, cache_dir=None,
                       n_jobs=1) -> np.ndarray:
@@ -262,8 +274,8 @@ def spin_permutations(centroids_lh, centroids_rh=None, *, n_rotations=1000, meth
     path = None
     if cache_dir is not None:
         path = _cache_file(cache_dir, method, lh, rh, rot)
-        if path.is_file():
-            cached = np.load(path, allow_pickle=False)
+        cached = _load_cache(path)
+        if cached is not None:
             n_total = len(lh) + (0 if rh is None else len(rh))
             if cached.shape == (n_total, len(rot)):
                 logger.debug("spins loaded from cache %s", path)

@@ -91,6 +91,9 @@ class InferenceSettings:
         if "permutation" in methods and (not isinstance(self.n_perm, (int, np.integer))
                                          or self.n_perm < 1):
             raise InputError(f"n_perm must be a positive number of permutations; got {self.n_perm!r}.")
+        if isinstance(self.random_state, (int, np.integer)) and self.random_state < 0:
+            raise InputError(f"random_state is a seed, a non-negative integer such as 0 or 42; "
+                             f"got {self.random_state}.")
         if self.connectivity not in (6, 18, 26):
             raise InputError(f"connectivity must be 6, 18 or 26; got {self.connectivity!r}.")
         if self.tfce and "permutation" not in methods:
