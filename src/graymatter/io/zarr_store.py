@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 
 from graymatter.datasets.templates import mask_to_grid
 from graymatter.errors import InputError
-from graymatter.io.images import MaskedGrid
+from graymatter.io.images import (MaskedGrid, check_template_space, degenerate,
+                                  refuse_degenerate)
 
 __all__ = ["write_matrix_zarr", "open_matrix_zarr", "store_attributes", "image_fingerprint",
            "default_chunk_voxels"]
@@ -55,6 +56,8 @@ def _image_rows(paths, mask, atol):
                              "affine); resample all images to one grid first.")
         headers.append((path, img))
     shape, affine = tuple(headers[0][1].shape[:3]), np.asarray(headers[0][1].affine, np.float64)
+    if mask is None:  # the default mask is in MNI space: so must the images be
+        check_template_space(paths, shape, affine)
     voxels = mask_to_grid(mask, shape, affine, atol=atol)
     if not voxels.any():
         raise InputError(f"The mask has no voxel inside the images' grid {shape}: pass a mask in "
@@ -65,6 +68,9 @@ def _image_rows(paths, mask, atol):
         path, img = headers[i]
         data = np.asanyarray(img.dataobj).reshape(shape)[grid.mask]
         img.uncache()
+        why = degenerate(data)
+        if why:  # images are streamed once: name the first bad one and stop
+            refuse_degenerate([(path, why)], len(paths))
         return data
 
     return len(paths), grid.n_voxels, grid, row

@@ -31,6 +31,7 @@ from graymatter.datasets.fetchers import get_path, resource
 from graymatter.datasets.registry import REGISTRY
 from graymatter.errors import GraymatterWarning, InputError, format_choices
 from graymatter.io.atomic import write_json, write_tsv
+from graymatter.io.outputs import owns_output_folder
 from graymatter.io.provenance import input_record, software_versions
 from graymatter.transcriptomics.expression import match_regions
 from graymatter.transcriptomics.genesets import GeneSets, read_gene_table, read_gmt
@@ -207,6 +208,7 @@ def _spin_nulls(y, X, frames, n_spins, spin_method, seed, spin_cache):
     return y, X, nulls, missing
 
 
+@owns_output_folder(("enrichment.json",), caches=("spin_cache",))
 def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
                    centroid_names=None, annot_lh=None, sphere_lh=None, annot_rh=None,
                    sphere_rh=None, hemisphere: str | None = None,

@@ -20,6 +20,7 @@ from graymatter.datasets.fetchers import get_path, resource
 from graymatter.datasets.registry import REGISTRY
 from graymatter.errors import GraymatterWarning, InputError, format_choices
 from graymatter.io.atomic import write_json, write_text, write_tsv
+from graymatter.io.outputs import owns_output_folder
 from graymatter.io.provenance import input_record, software_versions
 from graymatter.transcriptomics.expression import (match_regions, normalise_region_name,
                                                    read_expression)
@@ -156,6 +157,7 @@ def centroid_frames(centroids, centroid_names, annot_lh, sphere_lh, annot_rh, sp
     return frames
 
 
+@owns_output_folder(("transcriptomics.json",), caches=("spin_cache",))
 def run_transcriptomics(brain_map, expression, *, out_dir, centroids=None, centroid_names=None,
                         annot_lh=None, sphere_lh=None, annot_rh=None, sphere_rh=None,
                         hemisphere: str | None = None, region_column: str | None = None,
