@@ -90,3 +90,93 @@ def test_other_annotation_holes_are_warned_by_subject(shared_data, tmp_path, cap
     err = capsys.readouterr().err
     assert "1 aparc.a2009s stats file(s) lack regions" in err and "sub-02 lh:" in err
     assert "S_temporal_transverse" in err and "Traceback" not in err
+
+
+# ================================================================ cached datasets
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty data cache and no network."""
+    from graymatter.datasets import fetchers
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a test tried to download")
+
+    monkeypatch.setattr(fetchers.urllib.request, "urlopen", no_network)
+    monkeypatch.setenv("GRAYMATTER_DATA", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_tampered_cached_dataset_is_refused_by_name(shared_data, cache, tmp_path, capsys):
+    import hashlib
+
+    from graymatter.datasets.registry import REGISTRY
+
+    assert main(["--quiet", "fetch", "ahba-dk83", "--from", str(shared_data / "ahba")]) == 0
+    cached = cache / REGISTRY["ahba-dk83"].filename
+    data = bytearray(cached.read_bytes())
+    position = data.index(b"0.5")  # change one expression value, keep the size
+    data[position + 2] = ord("9") if data[position + 2] != ord("9") else ord("8")
+    cached.write_bytes(bytes(data))
+    (tmp_path / "map.tsv").write_text("region\tt\nL_bankssts\t1.5\nL_cuneus\t-2\n")
+    code = main(["--quiet", "transcriptomics", "--map", str(tmp_path / "map.tsv"),
+                 "--expression", "ahba-dk83", "--n-spins", "0", "--n-boot", "10",
+                 "--out", str(tmp_path / "tx")])
+    assert code == 2
+    message = _one_error(capsys)
+    assert f"({cached})" in message and hashlib.sha256(data).hexdigest() in message
+    assert REGISTRY["ahba-dk83"].sha256 in message
+    assert "graymatter fetch ahba-dk83" in message and "--force" in message
+    # The fix the message gives works, and provenance then records the hash of the bytes read.
+    assert main(["--quiet", "fetch", "ahba-dk83", "--from", str(shared_data / "ahba"),
+                 "--force"]) == 0
+    from graymatter.datasets.fetchers import dataset_record
+
+    path, record = dataset_record("ahba-dk83")
+    assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_verification_is_cached_by_path_size_and_mtime(shared_data, cache, monkeypatch):
+    from graymatter.datasets import fetchers
+
+    fetchers.fetch("hcp-mmp1-centroids", from_dir=shared_data / "surfaces")
+    calls = []
+    real = fetchers._sha256
+    monkeypatch.setattr(fetchers, "_sha256", lambda path: calls.append(path) or real(path))
+    path = fetchers.get_path("hcp-mmp1-centroids")
+    fetchers.get_path("hcp-mmp1-centroids")
+    assert len(calls) == 1  # hashed once per process
+    text = path.read_bytes()
+    path.write_bytes(text[:-2] + (b"9\n" if text[-2:] != b"9\n" else b"8\n"))  # same size
+    with pytest.raises(fetchers.DataIntegrityError, match="does not match the registry"):
+        fetchers.get_path("hcp-mmp1-centroids")
+    assert len(calls) == 2  # the new modification time forced a new hash
+
+
+@pytest.mark.parametrize("kind", ["file", "read-only"])
+def test_fetch_into_unusable_cache_is_a_clear_error(shared_data, tmp_path, monkeypatch, capsys,
+                                                    kind):
+    import errno
+    import os
+
+    from graymatter.io import outputs
+
+    home = tmp_path / "cache"
+    if kind == "file":
+        home.write_text("not a folder")
+    else:
+        home.mkdir()
+        real_open = os.open
+
+        def read_only(path, *args, **kwargs):  # root ignores chmod: fail like a read-only mount
+            if os.path.basename(path).startswith(".graymatter-write-check-"):
+                raise OSError(errno.EROFS, "Read-only file system", path)
+            return real_open(path, *args, **kwargs)
+
+        monkeypatch.setattr(outputs.os, "open", read_only)
+    monkeypatch.setenv("GRAYMATTER_DATA", str(home))
+    code = main(["fetch", "hcp-mmp1-centroids", "--from", str(shared_data / "surfaces")])
+    assert code == 2
+    message = _one_error(capsys)
+    assert f"data cache ($GRAYMATTER_DATA) '{home}'" in message
+    assert ("is a file, not a folder" if kind == "file" else "read-only") in message

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from graymatter.datasets.fetchers import get_path, resource
+from graymatter.datasets.fetchers import dataset_record, resource
 from graymatter.datasets.registry import REGISTRY
 from graymatter.errors import GraymatterWarning, InputError, format_choices
 from graymatter.io.atomic import write_json, write_tsv
@@ -113,8 +113,7 @@ def load_gene_sets(source) -> tuple[GeneSets, dict]:
     if isinstance(source, Mapping):
         return GeneSets(dict(source), {}, "dict"), {"source": "dict"}
     if isinstance(source, str) and source in REGISTRY:
-        path = get_path(source)
-        info = {"source": "registry", **resource(source).to_dict(), "path": str(path)}
+        path, info = dataset_record(source)  # sha256 verified and recorded
     else:
         path = Path(source)
         if not path.is_file():
