@@ -268,3 +268,47 @@ def test_all_zero_and_all_nan_images_are_refused_by_name(cohort, images, tmp_pat
     assert "2 of 10 image(s) hold no usable data" in message
     assert f"'{paths[2]}': all zero" in message and f"'{paths[7]}': all NaN" in message
     assert not (tmp_path / "glm" / "glm.json").exists()
+
+
+def test_study_file_rerun_removes_contrasts_no_longer_in_it(regions_study, capsys):
+    study = regions_study / "study.yaml"
+    text = ("name: toy\nparticipants: participants.tsv\nregions: regions.csv\n"
+            "model: 0 + group + age\ncontrasts:\n  {contrasts}\noutput: results\n")
+    study.write_text(text.format(contrasts="HC > MDD: HC - MDD\n  old one: MDD - HC"))
+    assert main(["--quiet", "run", str(study)]) == 0
+    out = regions_study / "results"
+    assert (out / "contrast-oldOne_stat.tsv").is_file()
+    study.write_text(text.format(contrasts="HC > MDD: HC - MDD"))
+    assert main(["--quiet", "run", str(study)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (out / "contrast-oldOne_stat.tsv").exists()
+    assert (out / "contrast-HCgtMDD_stat.tsv").is_file() and (out / "glm.json").is_file()
+    # A study file whose output is a file: refused before any work, naming the path.
+    (regions_study / "blocker").write_text("x")
+    study.write_text(text.format(contrasts="HC > MDD: HC - MDD").replace(
+        "output: results", "output: blocker"))
+    assert main(["run", str(study)]) == 2
+    assert f"'{regions_study / 'blocker'}' is a file" in _one_error(capsys)
+
+
+def test_paired_change_rerun_owns_its_folder(tmp_path, capsys):
+    from graymatter.datasets.simulate_longitudinal import simulate_longitudinal_cohort
+
+    cohort = simulate_longitudinal_cohort(n_subjects=12, regions=6, random_state=2)
+    cohort.pre.to_csv(tmp_path / "pre.csv")
+    cohort.post.to_csv(tmp_path / "post.csv")
+    cohort.participants.to_csv(tmp_path / "participants.tsv", sep="\t")
+    out = tmp_path / "ect"
+    out.mkdir()
+    (out / "paired_change_old.tsv").write_text("not listed by a manifest: kept")
+    (out / ".paired_change.tsv.k3j2.tmp.tsv").write_text("left by a killed run")
+    args = ["--quiet", "longitudinal", "--participants", str(tmp_path / "participants.tsv"),
+            "--pre", str(tmp_path / "pre.csv"), "--post", str(tmp_path / "post.csv"),
+            "--n-perm", "19", "--out", str(out)]
+    assert main(args) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"paired_change.tsv", "paired_change.json", "paired_change_old.tsv"} <= names
+    assert not any(".tmp" in name for name in names)
+    assert json.loads((out / MANIFEST).read_text())["status"] == "complete"
+    assert main([*args[:-1], str(tmp_path / "pre.csv" / "x")]) == 2
+    assert f"'{tmp_path / 'pre.csv'}' is a file" in _one_error(capsys)
