@@ -35,6 +35,7 @@ from graymatter.datasets.registry import REGISTRY, Resource
 from graymatter.errors import InputError, format_choices
 from graymatter.io.atomic import atomic_path
 from graymatter.io.outputs import check_writable
+from graymatter.io.provenance import sha256_file as _sha256
 
 __all__ = ["DataIntegrityError", "DataNotFoundError", "data_home", "dataset_record", "fetch",
            "get_path", "resource", "list_resources"]
@@ -255,14 +256,6 @@ def fetch(name: str, *, from_dir=None, force: bool = False, progress: bool = Tru
 
 
 # ================================================================================ helpers
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 def _mismatch(res: Resource, source, actual: str) -> InputError:
     return InputError(f"sha256 of {source} does not match the registry entry '{res.name}': "
