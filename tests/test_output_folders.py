@@ -22,6 +22,11 @@ from graymatter.io import outputs
 from graymatter.io.outputs import MANIFEST, output_folder
 
 
+def _section(out, kind="glm.json") -> dict:
+    """The manifest's record of the runs of one kind (named by their final sidecar)."""
+    return json.loads((out / MANIFEST).read_text())["runs"][kind]
+
+
 def _one_error(capsys) -> str:
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("graymatter: error:")]
@@ -82,7 +87,7 @@ def test_rerun_with_another_model_leaves_no_stale_files(cohort, tmp_path, capsys
     assert not any("FWE" in name or "clusters" in name for name in second)  # no old inference
     assert "contrast-MDDgtHC_stat-t.nii.gz" in second and "my_notes.txt" in second
     assert not any(".tmp" in name for name in second)
-    manifest = json.loads((out / MANIFEST).read_text())
+    manifest = _section(out)
     assert manifest["status"] == "complete"
     assert set(manifest["files"]) == second - {"my_notes.txt", MANIFEST}
     sidecar = json.loads((out / "glm.json").read_text())
@@ -105,7 +110,7 @@ def test_failed_run_is_marked_incomplete_and_cleaned_by_the_next(regions_study, 
     assert _regions_glm(regions_study, out, "age effect=age") == 2
     assert "simulated crash" in capsys.readouterr().err
     monkeypatch.undo()
-    manifest = json.loads((out / MANIFEST).read_text())
+    manifest = _section(out)
     assert manifest["status"] == "running" and not (out / "glm.json").exists()
     assert {"contrast-HCgtMDD_stat.tsv", "contrast-ageEffect_stat.tsv"} <= set(manifest["files"])
 
@@ -113,22 +118,26 @@ def test_failed_run_is_marked_incomplete_and_cleaned_by_the_next(regions_study, 
     names = {p.name for p in out.iterdir()}
     assert "contrast-MDDgtHC_stat.tsv" in names and "glm.json" in names
     assert "contrast-HCgtMDD_stat.tsv" not in names and "contrast-ageEffect_stat.tsv" not in names
-    assert json.loads((out / MANIFEST).read_text())["status"] == "complete"
+    assert _section(out)["status"] == "complete"
 
 
-def test_manifest_never_removes_files_outside_the_folder(tmp_path):
+def test_manifest_removes_only_its_own_kinds_files_inside_the_folder(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     outside = tmp_path / "precious.txt"
     outside.write_text("keep")
-    (out / "user.txt").write_text("keep")
-    (out / MANIFEST).write_text(json.dumps(
-        {"status": "complete", "files": ["../precious.txt", str(outside), "old.tsv"]}))
-    (out / "old.tsv").write_text("stale")
-    with output_folder(out):
+    for name in ("user.txt", "old.tsv", "other.tsv"):
+        (out / name).write_text("x")
+    (out / MANIFEST).write_text(json.dumps({"runs": {
+        "a.json": {"status": "complete",
+                   "files": ["../precious.txt", str(outside), "old.tsv"]},
+        "b.json": {"status": "complete", "files": ["other.tsv"]}}}))
+    with output_folder(out, final=("a.json",)):
         pass
-    assert outside.read_text() == "keep" and (out / "user.txt").read_text() == "keep"
+    assert outside.read_text() == "keep" and (out / "user.txt").is_file()
     assert not (out / "old.tsv").exists()
+    assert (out / "other.tsv").is_file()  # another kind of run's file: not this run's to remove
+    assert _section(out, "b.json")["files"] == ["other.tsv"]
 
 
 # ================================================================ output location checked first
@@ -309,6 +318,6 @@ def test_paired_change_rerun_owns_its_folder(tmp_path, capsys):
     names = {p.name for p in out.iterdir()}
     assert {"paired_change.tsv", "paired_change.json", "paired_change_old.tsv"} <= names
     assert not any(".tmp" in name for name in names)
-    assert json.loads((out / MANIFEST).read_text())["status"] == "complete"
+    assert _section(out, "paired_change.json")["status"] == "complete"
     assert main([*args[:-1], str(tmp_path / "pre.csv" / "x")]) == 2
     assert f"'{tmp_path / 'pre.csv'}' is a file" in _one_error(capsys)

@@ -15,6 +15,9 @@ Every command that writes into ``--out`` runs inside :func:`output_folder`:
    by this run (old contrasts, cluster tables of another model...) are removed, and the
    manifest says ``"status": "complete"``. Only files a graymatter manifest lists are ever
    removed: the user's own files in the folder are never touched.
+
+Runs of different kinds may share a folder (say a GLM and a gene PLS): the manifest has one
+section per kind (named by its final sidecar) and a run only cleans up its own kind's files.
 """
 
 from __future__ import annotations
@@ -124,8 +127,12 @@ class OutputRun:
     def __init__(self, folder: Path, final: Sequence[str], exclude: Sequence[str]):
         self.folder = folder
         self.final = tuple(final)
+        # Runs of different kinds (a GLM, a gene PLS...) may share a folder: each kind keeps
+        # its own section of the manifest and only ever cleans up its own files.
+        self.kind = "+".join(self.final) or "files"
         self.exclude = tuple(filter(None, (self._relative(e) for e in exclude)))
-        self.previous = self._read_previous()
+        self.sections = self._read_sections()
+        self.previous = self.sections.get(self.kind, {})
         self.written: set[str] = set()
         self.begun = False
         self._lock = threading.RLock()  # writes may come from several threads
@@ -141,19 +148,21 @@ class OutputRun:
             return None
 
     # ---------------------------------------------------------------- manifest
-    def _read_previous(self) -> dict:
+    def _read_sections(self) -> dict[str, dict]:
+        """The manifest's sections by kind; each section's files filtered to safe names."""
         path = self.folder / MANIFEST
         if not path.is_file():
             return {}
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-            files = [f for f in record.get("files", []) if isinstance(f, str)]
-        except (OSError, ValueError, AttributeError):
-            logger.warning("ignoring the unreadable run manifest %s: files of the earlier run "
+            sections = json.loads(path.read_text(encoding="utf-8"))["runs"]
+            for section in sections.values():
+                section["files"] = [f for f in section.get("files", [])
+                                    if isinstance(f, str) and self._is_own(f)]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            logger.warning("ignoring the unreadable run manifest %s: files of earlier runs "
                            "there are kept", path)
             return {}
-        record["files"] = [f for f in files if self._is_own(f)]
-        return record
+        return sections
 
     def _is_own(self, name: str) -> bool:
         """A relative path inside the folder, not excluded (a manifest is never trusted)."""
@@ -165,10 +174,11 @@ class OutputRun:
         return any(name == e or name.startswith(e.rstrip("/") + "/") for e in self.exclude)
 
     def _write_manifest(self, status: str, files) -> None:
-        record = {"graymatter_manifest": 1, "status": status, "pid": os.getpid(),
-                  "host": socket.gethostname(),
-                  "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  "final": list(self.final), "files": sorted(files)}
+        self.sections[self.kind] = {
+            "status": status, "pid": os.getpid(), "host": socket.gethostname(),
+            "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "final": list(self.final), "files": sorted(files)}
+        record = {"graymatter_manifest": 1, "runs": self.sections}
         tmp = self.folder / f".{MANIFEST}.{os.getpid()}.tmp"
         try:
             tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
@@ -190,12 +200,13 @@ class OutputRun:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise write_error(self.folder, exc) from None
-        if self._other_run_alive():
+        alive = [section["pid"] for section in self.sections.values() if _alive(section)]
+        if alive:
             import warnings
 
-            warnings.warn(f"another graymatter run (pid {self.previous.get('pid')}) is writing "
-                          f"to '{self.folder}' right now; its files and this run's will mix. "
-                          "Give each run its own --out.", GraymatterWarning, stacklevel=4)
+            warnings.warn(f"another graymatter run (pid {alive[0]}) is writing to "
+                          f"'{self.folder}' right now; its files and this run's will mix. Give "
+                          "each run its own --out.", GraymatterWarning, stacklevel=4)
         else:
             self._remove_temporaries()
         old = set(self.previous.get("files", []))
@@ -203,19 +214,6 @@ class OutputRun:
             if name in old:  # until this run writes it again, the folder is incomplete
                 (self.folder / name).unlink(missing_ok=True)
         self._write_manifest("running", old)
-
-    def _other_run_alive(self) -> bool:
-        pid = self.previous.get("pid")
-        if (self.previous.get("status") != "running" or not isinstance(pid, int)
-                or pid == os.getpid() or self.previous.get("host") != socket.gethostname()):
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except OSError:
-            return True  # exists, owned by someone else
-        return True
 
     def _remove_temporaries(self) -> None:
         removed = []
@@ -259,6 +257,21 @@ class OutputRun:
                         "write: %s", len(removed), self.folder, ", ".join(removed[:5])
                         + (f", … ({len(removed) - 5} more)" if len(removed) > 5 else ""))
         self._write_manifest("complete", self.written)
+
+
+def _alive(section: dict) -> bool:
+    """Whether a manifest section belongs to a run still going on in another process here."""
+    pid = section.get("pid")
+    if (section.get("status") != "running" or not isinstance(pid, int) or pid == os.getpid()
+            or section.get("host") != socket.gethostname()):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _remove_empty_parents(folder: Path, root: Path) -> None:
