@@ -76,8 +76,9 @@ def test_rerun_with_another_model_leaves_no_stale_files(cohort, tmp_path, capsys
     assert {"contrast-HCgtMDD_clusters.tsv", "contrast-HCgtMDD_stat-logpFWEvoxelPerm.nii.gz"} \
         <= first
     (out / "my_notes.txt").write_text("the user's own file\n")
+    (out / ".my_draft.tmp").write_text("a hidden file of the user's, not graymatter's\n")
     # A killed run leaves a hidden temporary behind (atomic_path's naming).
-    (out / ".contrast-HCgtMDD_stat-t.nii.gz.x1y2z3.tmp.nii.gz").write_bytes(b"partial")
+    (out / ".contrast-HCgtMDD_stat-t.nii.gz.x1y2z3ab.tmp.nii.gz").write_bytes(b"partial")
     capsys.readouterr()
 
     assert _voxel_glm(cohort, out, "--model", "0 + group", "--contrast", "MDD > HC=MDD - HC") == 0
@@ -86,10 +87,10 @@ def test_rerun_with_another_model_leaves_no_stale_files(cohort, tmp_path, capsys
     assert not any(name.startswith("contrast-HCgtMDD") for name in second)  # old contrast gone
     assert not any("FWE" in name or "clusters" in name for name in second)  # no old inference
     assert "contrast-MDDgtHC_stat-t.nii.gz" in second and "my_notes.txt" in second
-    assert not any(".tmp" in name for name in second)
+    assert [name for name in second if ".tmp" in name] == [".my_draft.tmp"]
     manifest = _section(out)
     assert manifest["status"] == "complete"
-    assert set(manifest["files"]) == second - {"my_notes.txt", MANIFEST}
+    assert set(manifest["files"]) == second - {"my_notes.txt", ".my_draft.tmp", MANIFEST}
     sidecar = json.loads((out / "glm.json").read_text())
     assert list(sidecar["contrasts"]) == ["MDD > HC"]
 
@@ -310,7 +311,7 @@ def test_paired_change_rerun_owns_its_folder(tmp_path, capsys):
     out = tmp_path / "ect"
     out.mkdir()
     (out / "paired_change_old.tsv").write_text("not listed by a manifest: kept")
-    (out / ".paired_change.tsv.k3j2.tmp.tsv").write_text("left by a killed run")
+    (out / ".paired_change.tsv.k3j2_9qz.tmp.tsv").write_text("left by a killed run")
     args = ["--quiet", "longitudinal", "--participants", str(tmp_path / "participants.tsv"),
             "--pre", str(tmp_path / "pre.csv"), "--post", str(tmp_path / "post.csv"),
             "--n-perm", "19", "--out", str(out)]

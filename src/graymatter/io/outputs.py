@@ -47,8 +47,9 @@ MANIFEST = ".graymatter-run.json"
 #: Free space (bytes) below which an output location counts as full.
 MIN_FREE_BYTES = 1 << 20
 
-# Temporary names made by graymatter.io.atomic.atomic_path: ".<name>.<random>.tmp<suffix>".
-_TMP = re.compile(r"^\..+\.tmp(\.[A-Za-z0-9]+)*$")
+# Temporary names made by graymatter.io.atomic.atomic_path (".<name>.<8 random>.tmp<suffix>",
+# tempfile's alphabet) and by the manifest writer (".<manifest>.<pid>.tmp"); nothing else.
+_TMP = re.compile(r"^\..+\.(?:[a-z0-9_]{8}|\d+)\.tmp(?:\.[A-Za-z0-9]+)*$")
 _PROBE = ".graymatter-write-check-"
 _FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 _LOCK = threading.Lock()
