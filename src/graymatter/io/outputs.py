@@ -32,6 +32,7 @@ import re
 import shutil
 import socket
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -203,8 +204,6 @@ class OutputRun:
             raise write_error(self.folder, exc) from None
         alive = [section["pid"] for section in self.sections.values() if _alive(section)]
         if alive:
-            import warnings
-
             warnings.warn(f"another graymatter run (pid {alive[0]}) is writing to "
                           f"'{self.folder}' right now; its files and this run's will mix. Give "
                           "each run its own --out.", GraymatterWarning, stacklevel=4)
