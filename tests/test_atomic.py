@@ -31,3 +31,20 @@ def test_writers_round_trip(tmp_path):
     loaded = nib.load(save_image(tmp_path / "x.nii.gz", img))
     np.testing.assert_array_equal(loaded.get_fdata(), img.get_fdata())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json", "x.nii.gz", "x.tsv"]
+
+
+def test_disk_full_names_the_file_and_leaves_no_temporary(tmp_path):
+    import errno
+
+    from graymatter.errors import OutputError
+
+    target = tmp_path / "map.nii.gz"
+    with pytest.raises(OutputError, match=rf"could not write '{target}': the disk is full"):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+    assert list(tmp_path.iterdir()) == []
+    # An unrelated OSError (reading an input, say) is not mistaken for a failed write.
+    with pytest.raises(FileNotFoundError):
+        with atomic_path(target):
+            open(tmp_path / "missing-input.csv")

@@ -24,6 +24,10 @@ class ContrastError(DesignError):
     """A contrast expression cannot be parsed, names unknown terms or is not estimable."""
 
 
+class OutputError(GraymatterError):
+    """An output file or folder cannot be written (a file in the way, read-only, disk full)."""
+
+
 class GraymatterWarning(UserWarning):
     """Something was handled for the user but deserves attention (e.g. features masked out)."""
 

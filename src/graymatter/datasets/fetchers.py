@@ -11,7 +11,10 @@ else ``~/.cache/graymatter``). A file gets there in one of two ways:
   anywhere under ``DIR`` by file name; this is how offline users and the tests fill the cache.
 
 Either way the bytes are checked against the registry's sha256 before an atomic rename puts them
-under their final name, so the cache never holds a partial or different file.
+under their final name, so the cache never holds a partial or different file. A cached file is
+checked again on its first use in each process (:func:`get_path`; the result is remembered for
+that path, size and modification time), so a file changed in the cache afterwards is refused, and
+provenance records the hash of the bytes actually read (:func:`dataset_record`).
 """
 
 from __future__ import annotations
@@ -31,8 +34,11 @@ from pathlib import Path
 from graymatter.datasets.registry import REGISTRY, Resource
 from graymatter.errors import InputError, format_choices
 from graymatter.io.atomic import atomic_path
+from graymatter.io.outputs import check_writable
+from graymatter.io.provenance import sha256_file as _sha256
 
-__all__ = ["DataNotFoundError", "data_home", "fetch", "get_path", "resource", "list_resources"]
+__all__ = ["DataIntegrityError", "DataNotFoundError", "data_home", "dataset_record", "fetch",
+           "get_path", "resource", "list_resources"]
 
 logger = logging.getLogger("graymatter")
 
@@ -43,6 +49,14 @@ _PYPI_JSON = "https://pypi.org/pypi/{package}/{version}/json"
 
 class DataNotFoundError(InputError):
     """A registered data file is not in the cache yet; the message says which command fetches it."""
+
+
+class DataIntegrityError(InputError):
+    """A cached data file's bytes do not match the registry's sha256 (changed after fetching)."""
+
+
+# sha256 of cached files already hashed in this process, by (path, size, mtime in ns).
+_VERIFIED: dict[tuple[str, int, int], str] = {}
 
 
 def data_home() -> Path:
@@ -121,6 +135,8 @@ def get_path(name: str) -> Path:
     DataNotFoundError
         The file is not in the cache (or has the wrong size); the message names the command
         that fetches it.
+    DataIntegrityError
+        The file's sha256 differs from the registry's (checked on first use in the process).
 
     Examples
     --------
@@ -136,7 +152,59 @@ def get_path(name: str) -> Path:
         raise DataNotFoundError(f"dataset '{res.name}' in the cache ({path}) has "
                                 f"{path.stat().st_size} bytes, expected {res.size}: the file is "
                                 f"incomplete or different; {_fetch_command(res.name)} with --force")
+    actual = cached_sha256(path)
+    if actual != res.sha256:
+        raise DataIntegrityError(
+            f"dataset '{res.name}' in the cache ({path}) does not match the registry: sha256 "
+            f"{actual}, expected {res.sha256}. The file was changed or replaced after it was "
+            f"fetched, so it is not used; {_fetch_command(res.name)} with --force to replace it")
     return path
+
+
+def cached_sha256(path) -> str:
+    """sha256 of a file, computed once per process for each (path, size, modification time).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _VERIFIED:
+        _VERIFIED[key] = _sha256(path)
+    return _VERIFIED[key]
+
+
+def dataset_record(name: str) -> tuple[Path, dict]:
+    """The verified cache path of a registered file and its provenance record.
+
+    Parameters
+    ----------
+    name : str
+        Registry name.
+
+    Returns
+    -------
+    path : pathlib.Path
+        As :func:`get_path` (which verifies the sha256).
+    record : dict
+        ``source: "registry"``, the registry entry, ``path`` and ``sha256`` of the bytes in the
+        cache (computed, not copied from the registry).
+
+    Examples
+    --------
+    >>> path, record = dataset_record("ahba-dk83")  # doctest: +SKIP
+    """
+    res = resource(name)
+    path = get_path(res.name)
+    return path, {"source": "registry", **res.to_dict(), "path": str(path),
+                  "sha256": cached_sha256(path)}
 
 
 def fetch(name: str, *, from_dir=None, force: bool = False, progress: bool = True) -> Path:
@@ -172,6 +240,9 @@ def fetch(name: str, *, from_dir=None, force: bool = False, progress: bool = Tru
     """
     res = resource(name)
     target = _cached(res)
+    where = ("data cache ($GRAYMATTER_DATA)" if os.environ.get("GRAYMATTER_DATA")
+             else "data cache")
+    check_writable(target.parent, where)
     if target.is_file() and not force:
         if _sha256(target) == res.sha256:
             return target
@@ -185,14 +256,6 @@ def fetch(name: str, *, from_dir=None, force: bool = False, progress: bool = Tru
 
 
 # ================================================================================ helpers
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 def _mismatch(res: Resource, source, actual: str) -> InputError:
     return InputError(f"sha256 of {source} does not match the registry entry '{res.name}': "

@@ -19,6 +19,7 @@ from scipy.ndimage import gaussian_filter
 
 from ..errors import InputError
 from ..io.atomic import save_image, write_tsv
+from ..io.outputs import check_writable
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def simulate_vbm_cohort(
         carriers.append((set(selected),
                          effect.effect * _bump(shape, affine, effect.center_mm, effect.radius_mm)))
 
-    out_dir = Path(out_dir)
+    out_dir = check_writable(out_dir)
     images = {}
     for sid, row in participants.iterrows():
         scale = row.tiv / 1500.0 * (1.0 - 0.003 * (row.age - 45.0))

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, format_choices
+from ..io.freesurfer_regions import DK_REGIONS
 from ..transcriptomics.genesets import GeneSets
 from .simulate_longitudinal import LongitudinalCohort, simulate_longitudinal_cohort
 
@@ -32,15 +33,8 @@ __all__ = ["DK_REGIONS", "CHANGED_REGIONS", "PLANTED_CELL_TYPE", "PLANTED_GO_TER
            "SimulatedExpression", "dk_region_names", "dk_centroids", "simulate_study_b_cohort",
            "simulate_expression"]
 
-#: The 34 Desikan-Killiany cortical parcels per hemisphere (aparc order, as in the AHBA DK matrix).
-DK_REGIONS = (
-    "bankssts", "caudalanteriorcingulate", "caudalmiddlefrontal", "cuneus", "entorhinal",
-    "fusiform", "inferiorparietal", "inferiortemporal", "isthmuscingulate", "lateraloccipital",
-    "lateralorbitofrontal", "lingual", "medialorbitofrontal", "middletemporal", "parahippocampal",
-    "paracentral", "parsopercularis", "parsorbitalis", "parstriangularis", "pericalcarine",
-    "postcentral", "posteriorcingulate", "precentral", "precuneus", "rostralanteriorcingulate",
-    "rostralmiddlefrontal", "superiorfrontal", "superiorparietal", "superiortemporal",
-    "supramarginal", "frontalpole", "temporalpole", "transversetemporal", "insula")
+# DK_REGIONS: the 34 Desikan-Killiany cortical parcels per hemisphere (aparc order, as in the
+# AHBA DK matrix), re-exported from the FreeSurfer region lists.
 
 # ECT studies report increases mostly in temporal, limbic and orbitofrontal cortex; planting them
 # there (both hemispheres) keeps the change pattern spatially coherent, as real maps are.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 
@@ -131,6 +132,46 @@ def default_gm_mask(target_img=None, *, threshold: float = 0.2) -> nib.Nifti1Ima
     return img
 
 
+@functools.lru_cache(maxsize=1)
+def _mni_brain_points(threshold: float = 0.2) -> np.ndarray:
+    """World (mm) coordinates of the MNI152 gray-matter voxels (2 mm), shape (n, 3)."""
+    from nilearn.datasets import load_mni152_gm_template
+
+    template = load_mni152_gm_template(resolution=2)
+    inside = np.argwhere(template.get_fdata(dtype=np.float32) > threshold)
+    return nib.affines.apply_affine(template.affine, inside)
+
+
+def template_overlap(shape, affine) -> float:
+    """Fraction of the MNI152 gray matter that lies inside a grid's field of view.
+
+    An image normalised to MNI space covers (nearly) all of it; an image in native scanner
+    space, or with a wrong affine, covers little or none.
+
+    Parameters
+    ----------
+    shape : tuple of int, shape (3,)
+    affine : numpy.ndarray of float, shape (4, 4)
+
+    Returns
+    -------
+    overlap : float in [0, 1]
+
+    Examples
+    --------
+    >>> round(template_overlap(*mni_grid(2)), 3)  # doctest: +SKIP
+    1.0
+    """
+    points = _mni_brain_points()
+    try:
+        voxels = nib.affines.apply_affine(np.linalg.inv(np.asarray(affine, float)), points)
+    except np.linalg.LinAlgError:
+        return 0.0  # a singular affine maps the brain nowhere
+    upper = np.asarray(shape[:3], float) - 0.5
+    inside = ((voxels >= -0.5) & (voxels <= upper)).all(axis=1)
+    return float(inside.mean())
+
+
 def mask_to_grid(mask, shape, affine, *, atol: float = 1e-3) -> np.ndarray:
     """A mask as a boolean array on a voxel grid, resampling it if needed.
 
@@ -190,4 +231,4 @@ def mask_to_grid(mask, shape, affine, *, atol: float = 1e-3) -> np.ndarray:
     return data > 0
 
 
-__all__ = ["default_gm_mask", "mni_grid", "mask_to_grid"]
+__all__ = ["default_gm_mask", "mni_grid", "mask_to_grid", "template_overlap"]

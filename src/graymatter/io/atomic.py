@@ -1,10 +1,14 @@
 """Atomic file writes: write to a temporary file beside the target, then rename.
 
-An interrupted run therefore never leaves a half-written file under the final name.
+An interrupted run therefore never leaves a half-written file under the final name. A write that
+fails for want of space or permission raises :class:`~graymatter.errors.OutputError` naming the
+file, and every file put in place is reported to the run that owns the folder
+(:mod:`graymatter.io.outputs`), which lists it in the folder's manifest.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -13,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+
+from graymatter.io.outputs import after_write, before_write, write_error
 
 _DOUBLE_SUFFIXES = (".nii.gz", ".tsv.gz", ".csv.gz")
 
@@ -39,9 +45,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     ...     nib.save(img, tmp)
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{_suffix(path)}",
-                                    dir=path.parent)
+    before_write(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{_suffix(path)}",
+                                        dir=path.parent)
+    except OSError as exc:
+        raise write_error(path, exc) from None
     os.close(fd)
     # mkstemp creates the file private (0600); give it the permissions a plain open() would.
     umask = os.umask(0)
@@ -51,9 +61,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        if _is_write_failure(exc, tmp, path):
+            raise write_error(path, exc) from None
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
+    after_write(path)
+
+
+def _is_write_failure(exc: OSError, tmp: Path, path: Path) -> bool:
+    """Whether ``exc`` is about writing ``tmp``/``path`` (not, e.g., reading an input)."""
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG):
+        return True  # only writes run out of space
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return exc.filename is None or Path(exc.filename) in (tmp, path, path.parent)
+    return False
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from graymatter.errors import GraymatterWarning, InputError, format_choices
 from graymatter.io.freesurfer import NUMBER, FreeSurferParseError, read_stats
+from graymatter.io.freesurfer_regions import check_consistent_regions, check_regions
 
 logger = logging.getLogger("graymatter")
 
@@ -226,7 +227,16 @@ def collect_stats(subjects_dir, *, subjects: Sequence[str] | None = None, annot:
         or ``measures``, a stats file is missing (with ``missing="error"``; names the subject
         and the expected path), or a surface table lacks a requested measure.
     FreeSurferParseError
-        A stats file is truncated or damaged.
+        A stats file is truncated or damaged, including a surface table that lacks regions of
+        its parcellation (``aparc``: the 34 Desikan-Killiany regions; ``aparc.DKTatlas``: the
+        31 DKT regions; see :mod:`graymatter.io.freesurfer_regions`).
+
+    Warns
+    -----
+    GraymatterWarning
+        A DK subject without ``frontalpole``/``temporalpole`` (FreeSurfer omits regions that
+        got no vertex), or, for other annotations, files lacking regions that other subjects'
+        files of that hemisphere have; the subjects and regions are named.
 
     Examples
     --------
@@ -249,6 +259,7 @@ def collect_stats(subjects_dir, *, subjects: Sequence[str] | None = None, annot:
         frame = _collect_subject(root, name, annot, measures, include_aseg, missing)
         if frame is not None:
             frames.append(frame)
+    _check_region_sets(frames, annot)
     if not frames:
         raise InputError(f"No subject in '{root}' has the stats files needed (all "
                          f"{len(names)} skipped as incomplete; see the warnings).")
@@ -330,6 +341,7 @@ def _collect_subject(root: Path, name: str, annot: str, measures: tuple[str, ...
             raise InputError(f"'{path}' says it is hemisphere {surface.hemisphere!r} in its "
                              f"header but its name says {hemi!r}. Was the file renamed?")
         _require_columns(surface, ("StructName", *measures))
+        check_regions(path, surface.table["StructName"], annot, name)
         for measure in measures:
             for region, value in zip(surface.table["StructName"], surface.table[measure],
                                      strict=True):
@@ -346,6 +358,16 @@ def _collect_subject(root: Path, name: str, annot: str, measures: tuple[str, ...
     frame.insert(0, "base", base)
     frame.insert(0, "subject", name)
     return frame.astype({"value": "float64"})
+
+
+def _check_region_sets(frames: list[pd.DataFrame], annot: str) -> None:
+    """Warn about regions some subjects lack (annotations without a known region list)."""
+    regions = {}
+    for frame in frames:
+        surface = frame[frame["hemisphere"].notna()]
+        for (subject, hemi), rows in surface.groupby(["subject", "hemisphere"], sort=False):
+            regions[(subject, hemi)] = pd.unique(rows["region"]).tolist()
+    check_consistent_regions(regions, annot)
 
 
 def _require_columns(stats, columns: Iterable[str]) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from graymatter.datasets.templates import mask_to_grid
+from graymatter.datasets.templates import mask_to_grid, template_overlap
 from graymatter.errors import GraymatterWarning, InputError, format_choices
 from graymatter.io.participants import match_subjects
 
@@ -323,6 +323,76 @@ def _read(img, shape, path) -> np.ndarray:
                          "be truncated or corrupt: re-create it.") from exc
 
 
+#: Below this fraction of the MNI152 gray matter inside the images' field of view, images are
+#: not in template space (native-space images with the origin at a corner cover about 10%).
+MIN_TEMPLATE_OVERLAP = 0.5
+#: Below this fraction, part of the brain is cut off: a warning.
+WARN_TEMPLATE_OVERLAP = 0.95
+
+
+def check_template_space(paths: Sequence, shape, affine) -> None:
+    """Refuse images whose field of view misses the MNI152 brain (the default mask's space).
+
+    Parameters
+    ----------
+    paths : sequence of path
+        The images (all on one grid: ``shape``, ``affine``); the first is named.
+    shape : tuple of int
+    affine : numpy.ndarray, shape (4, 4)
+
+    Raises
+    ------
+    InputError
+        Less than :data:`MIN_TEMPLATE_OVERLAP` of the MNI152 gray matter is inside the field of
+        view (native-space images, a wrong affine).
+
+    Warns
+    -----
+    GraymatterWarning
+        Less than :data:`WARN_TEMPLATE_OVERLAP` is inside (part of the brain cut off).
+    """
+    overlap = template_overlap(shape, affine)
+    if overlap >= WARN_TEMPLATE_OVERLAP:
+        return
+    which, verb = ((f"Image '{paths[0]}'", "is") if len(paths) == 1 else
+                   (f"The {len(paths)} images (all on the grid of the first, '{paths[0]}')",
+                    "are"))
+    found = (f"the field of view (shape {tuple(shape)}, voxel (0,0,0) at "
+             f"{np.round(np.asarray(affine)[:3, 3], 1).tolist()} mm) covers "
+             f"{overlap:.0%} of the MNI152 brain")
+    if overlap < MIN_TEMPLATE_OVERLAP:
+        raise InputError(f"{which} {verb} not in MNI template space: "
+                         f"{found}. The default mask is the MNI152 gray matter, so the images "
+                         "must be normalised to MNI first (e.g. CAT12/SPM 'mwp1' images, or "
+                         "`graymatter preprocess`); or pass --mask with a mask in the images' "
+                         "own space.")
+    warnings.warn(f"{which}: {found}; the rest of the brain is outside "
+                  "the images and is not analysed. Check that the images are in MNI space.",
+                  GraymatterWarning, stacklevel=3)
+
+
+def degenerate(values: np.ndarray) -> str | None:
+    """Why an image's values at the mask voxels cannot be analysed (all NaN, constant), or None."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return "all NaN or infinite"
+    low, high = float(finite.min()), float(finite.max())
+    if low == high:
+        return f"constant ({low:g} at every voxel)" if low else "all zero"
+    return None
+
+
+def refuse_degenerate(bad: list[tuple[Path, str]], n_images: int) -> None:
+    """Raise an InputError naming every degenerate image (see :func:`degenerate`)."""
+    if bad:
+        listed = "; ".join(f"'{path}': {why}" for path, why in bad[:10])
+        more = f" (and {len(bad) - 10} more)" if len(bad) > 10 else ""
+        raise InputError(f"{len(bad)} of {n_images} image(s) hold no usable data inside the "
+                         f"mask: {listed}{more}. Such an image is a failed preprocessing step or "
+                         "a wrong file, and would distort every voxel's statistics: re-create "
+                         "it, or remove the subject from the participants table.")
+
+
 def load_image_matrix(paths: Sequence, *, mask=None, dtype="float64", atol: float = 1e-3,
                       progress: bool = True) -> tuple[np.ndarray, MaskedGrid]:
     """Load 3-D images on one grid into a subjects x voxels matrix.
@@ -356,7 +426,9 @@ def load_image_matrix(paths: Sequence, *, mask=None, dtype="float64", atol: floa
     ------
     InputError
         Missing, unreadable or 4-D image; an image whose shape or affine differs from the first
-        image's; an empty mask.
+        image's; an empty mask; with the default mask, images not in MNI space (see
+        :func:`check_template_space`); images that are all NaN, all zero or constant inside
+        the mask (every such file is named).
 
     Examples
     --------
@@ -389,6 +461,8 @@ def load_image_matrix(paths: Sequence, *, mask=None, dtype="float64", atol: floa
         images.append((path, img, shape))
     _, ref_img, ref_shape = images[0]
     affine = np.asarray(ref_img.affine, dtype=np.float64)
+    if mask is None:  # the default mask is in MNI space: so must the images be
+        check_template_space(paths, ref_shape, affine)
     voxels = mask_to_grid(mask, ref_shape, affine, atol=atol)
     if not voxels.any():
         raise InputError(f"The mask has no voxel inside the images' grid {ref_shape} (after "
@@ -398,11 +472,17 @@ def load_image_matrix(paths: Sequence, *, mask=None, dtype="float64", atol: floa
     data = np.empty((len(paths), grid.n_voxels), dtype=dtype)
     bar = tqdm(images, desc="Loading images", unit="image",
                disable=None if progress and len(paths) > 3 else True)
+    bad = []
     for i, (path, img, shape) in enumerate(bar):
         data[i] = _read(img, shape, path)[grid.mask]
         img.uncache()  # keep one image in memory, not all of them
+        why = degenerate(data[i])
+        if why:
+            bad.append((path, why))
+    refuse_degenerate(bad, len(paths))
     logger.info("Loaded %d images x %d voxels (%s)", len(paths), grid.n_voxels, grid)
     return data, grid
 
 
-__all__ = ["find_images", "match_files", "MaskedGrid", "load_image_matrix"]
+__all__ = ["find_images", "match_files", "MaskedGrid", "check_template_space", "degenerate",
+           "load_image_matrix", "refuse_degenerate"]

@@ -15,6 +15,7 @@ be rewritten once per image while streaming images in. Readers take voxel blocks
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -27,7 +28,9 @@ from tqdm.auto import tqdm
 
 from graymatter.datasets.templates import mask_to_grid
 from graymatter.errors import InputError
-from graymatter.io.images import MaskedGrid
+from graymatter.io.images import (MaskedGrid, check_template_space, degenerate,
+                                  refuse_degenerate)
+from graymatter.io.outputs import write_error
 
 __all__ = ["write_matrix_zarr", "open_matrix_zarr", "store_attributes", "image_fingerprint",
            "default_chunk_voxels"]
@@ -55,6 +58,8 @@ def _image_rows(paths, mask, atol):
                              "affine); resample all images to one grid first.")
         headers.append((path, img))
     shape, affine = tuple(headers[0][1].shape[:3]), np.asarray(headers[0][1].affine, np.float64)
+    if mask is None:  # the default mask is in MNI space: so must the images be
+        check_template_space(paths, shape, affine)
     voxels = mask_to_grid(mask, shape, affine, atol=atol)
     if not voxels.any():
         raise InputError(f"The mask has no voxel inside the images' grid {shape}: pass a mask in "
@@ -65,6 +70,9 @@ def _image_rows(paths, mask, atol):
         path, img = headers[i]
         data = np.asanyarray(img.dataobj).reshape(shape)[grid.mask]
         img.uncache()
+        why = degenerate(data)
+        if why:  # images are streamed once: name the first bad one and stop
+            refuse_degenerate([(path, why)], len(paths))
         return data
 
     return len(paths), grid.n_voxels, grid, row
@@ -194,8 +202,11 @@ def write_matrix_zarr(source, store, *, mask=None, grid: MaskedGrid | None = Non
     if grid is not None and grid.n_voxels != m:
         raise InputError(f"grid has {grid.n_voxels} mask voxels but the matrix has {m} columns.")
 
-    store.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{store.name}.", suffix=".tmp", dir=store.parent))
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{store.name}.", suffix=".tmp", dir=store.parent))
+    except OSError as exc:
+        raise write_error(store, exc) from None
     try:
         root = zarr.open_group(str(tmp), mode="w")
         Y = root.create_array("Y", shape=(n, m), chunks=(min(chunk_subjects, n), min(chunk_voxels, m)),
@@ -224,6 +235,10 @@ def write_matrix_zarr(source, store, *, mask=None, grid: MaskedGrid | None = Non
             shutil.rmtree(trash, ignore_errors=True)
         else:
             os.replace(tmp, store)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            raise write_error(store, exc) from None  # name the store, not a chunk file
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -25,6 +25,7 @@ import yaml
 from ..datasets.simulate import simulate_vbm_cohort
 from ..datasets.study_a import CONTRASTS, DEMOGRAPHICS, EFFECTS, MODEL, study_a_participants
 from ..io.atomic import write_json, write_text
+from ..io.outputs import check_writable
 from .study import StudyOutputs, run_study
 from .study_b import StudyBOutputs
 
@@ -284,7 +285,7 @@ def run_demo(out_dir: str | os.PathLike = "graymatter-demo", *, n_perm: int = DE
     unknown = [s for s in studies if s not in ("A", "B")]
     if unknown or not studies:
         raise InputError(f"studies must name 'A' and/or 'B', got {list(studies)!r}.")
-    out_dir = Path(out_dir)
+    out_dir = check_writable(out_dir)  # each study's results folder is then owned by its run
     study = study_b = None
     if "A" in studies:
         study = _run_study_a(out_dir, n_perm=n_perm, random_state=random_state, tfce=tfce,

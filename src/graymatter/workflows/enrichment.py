@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from graymatter.datasets.fetchers import get_path, resource
+from graymatter.datasets.fetchers import dataset_record, resource
 from graymatter.datasets.registry import REGISTRY
 from graymatter.errors import GraymatterWarning, InputError, format_choices
 from graymatter.io.atomic import write_json, write_tsv
+from graymatter.io.outputs import owns_output_folder
 from graymatter.io.provenance import input_record, software_versions
 from graymatter.transcriptomics.expression import match_regions
 from graymatter.transcriptomics.genesets import GeneSets, read_gene_table, read_gmt
@@ -112,8 +113,7 @@ def load_gene_sets(source) -> tuple[GeneSets, dict]:
     if isinstance(source, Mapping):
         return GeneSets(dict(source), {}, "dict"), {"source": "dict"}
     if isinstance(source, str) and source in REGISTRY:
-        path = get_path(source)
-        info = {"source": "registry", **resource(source).to_dict(), "path": str(path)}
+        path, info = dataset_record(source)  # sha256 verified and recorded
     else:
         path = Path(source)
         if not path.is_file():
@@ -207,6 +207,7 @@ def _spin_nulls(y, X, frames, n_spins, spin_method, seed, spin_cache):
     return y, X, nulls, missing
 
 
+@owns_output_folder(("enrichment.json",), caches=("spin_cache",))
 def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
                    centroid_names=None, annot_lh=None, sphere_lh=None, annot_rh=None,
                    sphere_rh=None, hemisphere: str | None = None,

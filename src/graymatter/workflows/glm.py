@@ -23,6 +23,7 @@ from .. import __version__
 from ..errors import InputError
 from ..io.atomic import save_image, write_json, write_tsv
 from ..io.images import MaskedGrid, find_images, load_image_matrix
+from ..io.outputs import output_folder
 from ..io.participants import match_subjects, read_participants
 from ..io.provenance import input_record, software_versions
 from ..io.regions import read_regions
@@ -33,6 +34,9 @@ from ..stats.glm import MassUnivariateGLM
 from .inference import ContrastInference, InferenceSettings, infer_regions, infer_voxels, neg_log10
 
 logger = logging.getLogger("graymatter")
+
+#: The provenance sidecar, written last: its presence means the run finished.
+SIDECAR = "glm.json"
 
 _SYMBOLS = {">": "gt", "<": "lt", "+": "plus", "=": "eq"}
 
@@ -230,6 +234,18 @@ def run_glm(
     ...               contrasts={"HC > MDD": "HC - MDD"}, out_dir="glm")  # doctest: +SKIP
     >>> out.results["HC > MDD"].t.max()  # doctest: +SKIP
     """
+    # The folder is checked before any work; files of an earlier run that this run does not
+    # write again are removed at the end (see graymatter.io.outputs).
+    with output_folder(out_dir, final=(SIDECAR,)):
+        return _run_glm(participants, model=model, contrasts=contrasts, out_dir=out_dir,
+                        images=images, regions=regions, mask=mask, levels=levels, center=center,
+                        id_column=id_column, dtype=dtype, chunk_size=chunk_size,
+                        inference=inference, progress=progress, executor=executor, store=store)
+
+
+def _run_glm(participants, *, model, contrasts, out_dir, images, regions, mask, levels, center,
+             id_column, dtype, chunk_size, inference, progress, executor, store) -> GLMOutputs:
+    """:func:`run_glm` inside its output folder."""
     started = time.perf_counter()
     if (images is None) == (regions is None):
         raise InputError("give exactly one of `images` (voxel data) or `regions` (a subjects x "
@@ -310,7 +326,7 @@ def run_glm(
         "software": software_versions(),
         "run_time_s": round(time.perf_counter() - started, 3),
     }
-    files["sidecar"] = write_json(out_dir / "glm.json", sidecar)
+    files["sidecar"] = write_json(out_dir / SIDECAR, sidecar)
     logger.info("GLM done: %d subjects x %d features, %d contrasts -> %s",
                 len(subject_ids), glm.n_features_, len(parsed), out_dir)
     return GLMOutputs(out_dir, design, parsed, glm, results, features, grid, files, inferred,

@@ -30,6 +30,7 @@ import pandas as pd
 from .. import __version__
 from ..errors import InputError, format_choices
 from ..io.atomic import write_json, write_tsv
+from ..io.outputs import check_writable, owns_output_folder
 from ..io.participants import match_subjects, read_participants
 from ..io.provenance import input_record, software_versions
 from ..io.regions import read_regions
@@ -227,6 +228,7 @@ def freesurfer_table(subjects_dir, *, out, annot: str = "aparc", measure: str = 
     if not out.name.endswith((".tsv", ".tsv.gz")):
         raise InputError(f"out must be a .tsv file (tab-separated table), got '{out}'; e.g. "
                          "--out gmv.tsv.")
+    check_writable(out.parent, "folder of --out")
     root = Path(subjects_dir)
     long = collect_stats(root, subjects=subjects, annot=annot, measures=(measure,),
                          include_aseg=measure == "GrayVol", missing=missing)
@@ -261,6 +263,7 @@ def freesurfer_table(subjects_dir, *, out, annot: str = "aparc", measure: str = 
 
 # ================================================================================ regional GLM
 
+@owns_output_folder(("glm.json",))
 def run_regional(participants, *, regions, model: str, contrasts, out_dir,
                  columns: str | Sequence[str] | None = None, id_column: str | None = None,
                  **options):
@@ -319,6 +322,7 @@ def run_regional(participants, *, regions, model: str, contrasts, out_dir,
 
 # ================================================================================ paired change
 
+@owns_output_folder((PAIRED_SIDECAR,))
 def run_longitudinal(participants, *, pre, post, out_dir, covariates_formula: str = "1",
                      id_column: str | None = None, session_pre: str | None = None,
                      session_post: str | None = None, columns: str | Sequence[str] | None = None,
@@ -422,6 +426,7 @@ def _clinical_change(table: pd.DataFrame, subjects: pd.Index, clinical_pre: str,
     return change
 
 
+@owns_output_folder((PLS_SUMMARY,))
 def run_pls_clinical(participants, *, pre, post, clinical_pre: str, clinical_post: str, out_dir,
                      n_components: int = 1, n_perm: int = 1000, n_boot: int = 1000, cv="loo",
                      random_state=0, id_column: str | None = None, session_pre: str | None = None,

@@ -21,6 +21,7 @@ import pandas as pd
 
 from graymatter.errors import GraymatterError, InputError
 from graymatter.io.atomic import write_json, write_tsv
+from graymatter.io.outputs import check_writable
 from graymatter.parallel import as_executor, get_executor
 from graymatter.preprocess.inputs import T1Input, inputs_from_bids, inputs_from_files
 from graymatter.preprocess.pipeline import (VOLUME_COLUMNS, PreprocessSettings, output_names,
@@ -137,7 +138,7 @@ def run_preprocess(t1_files=None, *, bids_dir=None, out_dir, resolution_mm: floa
     from graymatter.datasets.templates import mni_grid
 
     mni_grid(settings.resolution_mm)  # validates the resolution before any work
-    out = Path(out_dir)
+    out = check_writable(out_dir)  # before hours of registration, not after
     out.mkdir(parents=True, exist_ok=True)
     if executor is None:
         executor = (get_executor("serial") if int(n_jobs) == 1

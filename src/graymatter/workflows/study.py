@@ -13,11 +13,12 @@ import numpy as np
 from ..config import StudyFileError, StudySpec, load_study
 from ..errors import ContrastError, DesignError, InputError
 from ..io.atomic import write_text, write_tsv
+from ..io.outputs import output_folder
 from ..io.participants import read_participants
 from ..stats.contrasts import parse_contrast
 from ..stats.demographics import DemographicsTable, demographics_table
 from ..stats.design import make_design
-from .glm import GLMOutputs, run_glm
+from .glm import SIDECAR, GLMOutputs, run_glm
 from .inference import InferenceSettings
 
 logger = logging.getLogger("graymatter")
@@ -115,6 +116,13 @@ def run_study(study: str | os.PathLike | StudySpec, *, progress: bool = True,
     StudyOutputs
     """
     spec = study if isinstance(study, StudySpec) else load_study(study)
+    # Checked before any work; the preprocessing cache keeps its own bookkeeping.
+    with output_folder(spec.output, final=(SIDECAR,), exclude=("preprocess",)):
+        return _run_study(spec, progress, n_jobs, executor)
+
+
+def _run_study(spec: StudySpec, progress: bool, n_jobs: int | None, executor) -> StudyOutputs:
+    """:func:`run_study` inside its output folder."""
     participants = read_participants(spec.participants, id_column=spec.id_column)
     _check_model(spec, participants)
     out_dir = spec.output

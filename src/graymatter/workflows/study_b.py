@@ -32,6 +32,7 @@ from .. import __version__
 from ..config import LongitudinalSpec, StudyFileError, load_longitudinal_study
 from ..errors import DesignError, GraymatterWarning
 from ..io.atomic import write_json, write_tsv
+from ..io.outputs import output_folder
 from ..io.participants import read_participants
 from ..io.provenance import input_record, software_versions
 from ..stats.paired import PairedResult
@@ -41,6 +42,11 @@ from ..transcriptomics.gene_pls import GenePLSResult
 __all__ = ["StudyBOutputs", "run_study_b"]
 
 logger = logging.getLogger("graymatter")
+
+#: The run's summary, written last: its presence means the run finished.
+SIDECAR = "study_b.json"
+#: Spin indices cached inside the output folder (kept across runs).
+SPIN_CACHE = "transcriptomics/spins"
 
 
 @dataclass
@@ -210,11 +216,18 @@ def run_study_b(study: str | os.PathLike | LongitudinalSpec, *, progress: bool =
     >>> out = run_study_b("ect.yaml")  # doctest: +SKIP
     >>> out.paired.table.sort_values("t").tail(3)  # doctest: +SKIP
     """
+    spec = study if isinstance(study, LongitudinalSpec) else load_longitudinal_study(study)
+    # Checked before any work; the spin cache keeps its own bookkeeping (see io.outputs).
+    with output_folder(spec.output, final=(SIDECAR,), exclude=(SPIN_CACHE,)):
+        return _run_study_b(spec, progress, executor)
+
+
+def _run_study_b(spec: LongitudinalSpec, progress: bool, executor) -> StudyBOutputs:
+    """:func:`run_study_b` inside its output folder."""
     from .longitudinal import run_longitudinal, run_pls_clinical
     from .transcriptomics import run_transcriptomics
 
     started = time.perf_counter()
-    spec = study if isinstance(study, LongitudinalSpec) else load_longitudinal_study(study)
     out = Path(spec.output)
     participants = _participants(spec)
     pre, post, columns = _regions(spec, out)
@@ -272,7 +285,7 @@ def run_study_b(study: str | os.PathLike | LongitudinalSpec, *, progress: bool =
             spin_method=tx.get("spin_method", "alexander-bloch"), n_boot=tx.get("n_boot", 1000),
             bootstrap=tx.get("bootstrap", "regions"), n_blocks=tx.get("n_blocks", 10),
             fdr_alpha=tx.get("fdr_alpha", 0.05), random_state=spec.random_state,
-            spin_cache=out / "transcriptomics" / "spins", executor=executor)
+            spin_cache=out / SPIN_CACHE, executor=executor)
         summary["transcriptomics"] = genes.to_dict()
         if spec.enrichment:
             from ..transcriptomics.expression import match_regions
@@ -286,7 +299,7 @@ def run_study_b(study: str | os.PathLike | LongitudinalSpec, *, progress: bool =
             regions = list(genes.scores.index)
             kept = set(genes.gene_table["gene"])
             X = X.loc[regions, [g for g in X.columns if g in kept]]
-            spins = _spins(spec, y.loc[regions], X.index, out / "transcriptomics" / "spins")
+            spins = _spins(spec, y.loc[regions], X.index, out / SPIN_CACHE)
             if spins is not None:
                 X = X.loc[list(spins[0])]
             logger.info("Study B: enrichment")
@@ -316,7 +329,7 @@ def run_study_b(study: str | os.PathLike | LongitudinalSpec, *, progress: bool =
                                  for e in spec.enrichment["gene_sets"]]}},
               "datasets": spec.datasets, "results": summary, "inputs": inputs,
               "software": software_versions(), "run_time_s": round(seconds, 3)}
-    write_json(out / "study_b.json", record)
+    write_json(out / SIDECAR, record)
     logger.info("Study B '%s' done in %.0f s: results in %s", spec.name, seconds, out)
     outputs = StudyBOutputs(spec=spec, paired=paired, clinical=clinical, transcriptomics=genes,
                             enrichment=tables, out_dir=out, seconds=seconds)

@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from graymatter.datasets.fetchers import get_path, resource
+from graymatter.datasets.fetchers import dataset_record, resource
 from graymatter.datasets.registry import REGISTRY
 from graymatter.errors import GraymatterWarning, InputError, format_choices
 from graymatter.io.atomic import write_json, write_text, write_tsv
+from graymatter.io.outputs import owns_output_folder
 from graymatter.io.provenance import input_record, software_versions
 from graymatter.transcriptomics.expression import (match_regions, normalise_region_name,
                                                    read_expression)
@@ -107,9 +108,8 @@ def load_expression(expression, duplicate_genes) -> tuple[pd.DataFrame, dict]:
     if isinstance(expression, pd.DataFrame):
         return read_expression(expression, duplicate_genes=duplicate_genes), {"source": "DataFrame"}
     if isinstance(expression, str) and expression in REGISTRY:
-        path = get_path(expression)
-        return (read_expression(path, duplicate_genes=duplicate_genes),
-                {"source": "registry", **resource(expression).to_dict(), "path": str(path)})
+        path, record = dataset_record(expression)  # sha256 verified and recorded
+        return read_expression(path, duplicate_genes=duplicate_genes), record
     path = Path(expression)
     if not path.is_file() and isinstance(expression, str) and "/" not in expression \
             and "." not in expression:
@@ -156,6 +156,7 @@ def centroid_frames(centroids, centroid_names, annot_lh, sphere_lh, annot_rh, sp
     return frames
 
 
+@owns_output_folder(("transcriptomics.json",), caches=("spin_cache",))
 def run_transcriptomics(brain_map, expression, *, out_dir, centroids=None, centroid_names=None,
                         annot_lh=None, sphere_lh=None, annot_rh=None, sphere_rh=None,
                         hemisphere: str | None = None, region_column: str | None = None,
