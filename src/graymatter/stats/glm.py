@@ -95,14 +95,22 @@ def _f_logsf(f: np.ndarray, dfn: int, dfd: int) -> np.ndarray:
     return out
 
 
-def _t_logsf(t: np.ndarray, df: int) -> np.ndarray:
-    """``log P(T(df) > t)`` for ``t >= 0``, via ``P(T > t) = P(F(1, df) > t²) / 2``.
+def _t_tail(t: np.ndarray, df: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(P(T(df) > t), log P(T(df) > t))`` for ``t >= 0``, the log finite where P underflows.
 
-    ``fdtrc`` is as accurate as ``stdtr`` / ``t.logsf`` (~1e-14 relative) and stays finite in the
-    far tail; ``|t| > 1e154`` (t² overflows) gives -inf, i.e. ``z = ±inf``.
+    ``P`` is ``stdtr(df, -t)``, the very function behind ``scipy.stats.t.sf`` (and ~3x cheaper
+    than the F form ``fdtrc(1, df, t²) / 2``). Below ``_TINY`` the log is recomputed in log space
+    from ``P(T > t) = P(F(1, df) > t²) / 2`` (:func:`_f_logsf`) and ``P`` is its exp;
+    ``|t| > 1e154`` (t² overflows) gives ``P = 0`` and log -inf, i.e. ``z = ±inf``.
     """
-    with np.errstate(over="ignore"):
-        return np.log(0.5) + _f_logsf(t * t, 1, df)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        tail = special.stdtr(df, -t)
+        log_tail = np.log(tail)
+        bad = np.flatnonzero((tail < _TINY) & np.isfinite(t))
+        if bad.size:
+            log_tail[bad] = np.log(0.5) + _f_logsf(t[bad] * t[bad], 1, df)
+            tail[bad] = np.exp(log_tail[bad])
+    return tail, log_tail
 
 
 class _Result:
@@ -443,9 +451,8 @@ class MassUnivariateGLM:
         se = sd * np.sqrt(float(c @ self._xtx_pinv @ c))
         with np.errstate(divide="ignore", invalid="ignore"):
             t = estimate / se
-            # One log tail serves both p-values and z, and stays exact far beyond float underflow.
-            log_tail = _t_logsf(np.abs(t), df)
-            tail = np.exp(log_tail)
+            # One tail serves both p-values and z; its log stays exact far beyond float underflow.
+            tail, log_tail = _t_tail(np.abs(t), df)
             p = np.minimum(2.0 * tail, 1.0)
             p_one = np.where(t >= 0, tail, -np.expm1(log_tail))
             z = np.sign(t) * -special.ndtri_exp(log_tail) + 0.0  # + 0.0 turns -0.0 into 0.0
