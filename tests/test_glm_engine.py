@@ -189,7 +189,7 @@ def test_z_stays_finite_where_p_underflows():
     np.testing.assert_allclose(res.t, targets, rtol=1e-9)
     assert np.all(np.isfinite(res.z)) and np.all(np.isfinite(F.z))
     assert res.z[3] < 0 < res.z[0] < res.z[1] < res.z[2] < -res.z[3]
-    from graymatter.stats.glm import _log_betainc_tail, _t_tail
+    from graymatter.stats._tails import _log_betainc_tail, _t_tail
 
     # with one numerator df, P(F > t²) = 2 P(T > |t|) (the F fallback takes another code path)
     np.testing.assert_allclose(F.z, -special.ndtri_exp(np.log(2) + _t_tail(np.abs(res.t), 1000)[1]),
