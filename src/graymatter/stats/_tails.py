@@ -63,8 +63,16 @@ def _t_tail(t: np.ndarray, df: int) -> tuple[np.ndarray, np.ndarray]:
     from ``P(T > t) = P(F(1, df) > t²) / 2`` (:func:`_f_logsf`) and ``P`` is its exp;
     ``|t| > 1e154`` (t² overflows) gives ``P = 0`` and log -inf, i.e. ``z = ±inf``.
     """
+    from graymatter.stats._graph import resolve_n_jobs, run_batch
+
+    t = np.ascontiguousarray(t, dtype=np.float64)
+    tail = np.empty_like(t)
+
+    def part(a: int, b: int) -> None:  # scipy's ufunc loops release the GIL
+        special.stdtr(df, -t.ravel()[a:b], out=tail.ravel()[a:b])
+
+    run_batch(part, t.size, resolve_n_jobs(None) if t.size >= 100_000 else 1)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        tail = special.stdtr(df, -t)
         log_tail = np.log(tail)
         bad = np.flatnonzero((tail < _TINY) & np.isfinite(t))
         if bad.size:

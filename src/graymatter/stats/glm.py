@@ -54,6 +54,38 @@ def _svd_rank_pinv(X: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, float]:
     return r, pinv, Vt[:r], cond
 
 
+def _fit_chunk(Yc, Pw, Xw, XtXw, zero_rtol: float, const_rtol: float | None):
+    """Betas, RSS and the exclusion flags (non-finite, exact fit, constant) of one chunk of Y.
+
+    ``const_rtol`` None checks every column for a constant; else only columns whose relative RSS
+    is below it (a design spanning the constants fits those almost exactly).
+    """
+    if Yc.dtype != Xw.dtype:
+        Yc = Yc.astype(Xw.dtype)  # per-chunk conversion only
+    B = Pw @ Yc  # (p, c)
+    R = Xw @ B
+    np.subtract(Yc, R, out=R)  # residuals in place: one (n, c) temporary per chunk
+    r = np.einsum("ij,ij->j", R, R)
+    # NaN/inf anywhere in a column makes its RSS non-finite, so only those few columns need the
+    # exact (costly) finiteness check; overflow is told apart by that check.
+    nonfinite = np.zeros(r.size, dtype=bool)
+    suspect = np.flatnonzero(~np.isfinite(r))
+    if suspect.size:
+        nonfinite[suspect] = ~np.isfinite(Yc[:, suspect]).all(axis=0)
+    # ||y||² = RSS + b'X'X b, so the relative-RSS test costs no extra pass over Yc.
+    ss = r + np.einsum("ij,ij->j", XtXw @ B, B)
+    exact = r <= zero_rtol * ss
+    if const_rtol is None:
+        constant = Yc.max(axis=0) == Yc.min(axis=0)
+    else:
+        constant = np.zeros(r.size, dtype=bool)
+        cand = np.flatnonzero(r <= const_rtol * ss)
+        if cand.size:
+            Ys = Yc[:, cand]
+            constant[cand] = Ys.max(axis=0) == Ys.min(axis=0)
+    return B, r, nonfinite, exact, constant
+
+
 class _Result:
     """Shared ``maps`` / ``to_frame`` of the contrast results (``_COLUMNS`` in output order)."""
 
@@ -266,36 +298,22 @@ class MassUnivariateGLM:
         nonfinite = np.zeros(m, dtype=bool)
         constant = np.zeros(m, dtype=bool)
         exact = np.zeros(m, dtype=bool)
-        # One BLAS thread: a chunk's products are too small to gain from splitting when the cores
-        # are free, and on shared cores threads that wait on each other at every chunk made the
-        # fit 5-9x slower (measured); the numbers then also do not depend on the thread count.
-        with np.errstate(invalid="ignore", over="ignore"), threadpool_limits(1, user_api="blas"):
-            for start in range(0, m, chunk):
-                sl = slice(start, min(start + chunk, m))
-                Yc = Y[:, sl]
-                if Yc.dtype != wd:
-                    Yc = Yc.astype(wd)  # per-chunk conversion only
-                B = Pw @ Yc  # (p, c)
-                R = Xw @ B
-                np.subtract(Yc, R, out=R)  # residuals in place: one (n, c) temporary per chunk
-                r = np.einsum("ij,ij->j", R, R)
-                # NaN/inf anywhere in a column makes its RSS non-finite, so only those few columns
-                # need the exact (costly) finiteness check; overflow is told apart by that check.
-                suspect = np.flatnonzero(~np.isfinite(r))
-                if suspect.size:
-                    nonfinite[start + suspect] = ~np.isfinite(Yc[:, suspect]).all(axis=0)
-                # ||y||² = RSS + b'X'X b, so the relative-RSS test costs no extra pass over Yc.
-                ss = r + np.einsum("ij,ij->j", XtXw @ B, B)
-                exact[sl] = r <= zero_rtol * ss
-                if screen:  # only columns that the design fits (almost) exactly can be constant
-                    cand = np.flatnonzero(r <= const_rtol * ss)
-                    if cand.size:
-                        Ys = Yc[:, cand]
-                        constant[start + cand] = Ys.max(axis=0) == Ys.min(axis=0)
-                else:
-                    constant[sl] = Yc.max(axis=0) == Yc.min(axis=0)
-                betas[:, sl] = B
-                rss[sl] = r
+
+        def fit_chunks(first: int, stop: int) -> None:  # chunks [first, stop), into their slices
+            with np.errstate(invalid="ignore", over="ignore"):  # errstate is per thread
+                for start in range(first * chunk, min(stop * chunk, m), chunk):
+                    sl = slice(start, min(start + chunk, m))
+                    betas[:, sl], rss[sl], nonfinite[sl], exact[sl], constant[sl] = _fit_chunk(
+                        Y[:, sl], Pw, Xw, XtXw, zero_rtol, const_rtol if screen else None)
+
+        # Chunks go to threads (one per CPU from the main thread) with one BLAS thread each: a
+        # chunk's products are too small to split, and BLAS threads that wait on each other at
+        # every chunk made the fit 5-9x slower on shared cores (measured). A chunk's numbers do
+        # not depend on the number of threads.
+        from graymatter.stats._graph import resolve_n_jobs, run_batch
+
+        with threadpool_limits(1, user_api="blas"):
+            run_batch(fit_chunks, -(-m // chunk), resolve_n_jobs(None))
         nonfinite |= ~np.isfinite(rss)  # also values so large (> ~1e154) that their squares overflow
         constant &= ~nonfinite
         exact &= ~(nonfinite | constant)
