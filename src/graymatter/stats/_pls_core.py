@@ -379,17 +379,17 @@ def _bootstrap_moments(X0, X2, Y0, indices, ref, k: int, scale: bool, bs: int, *
         samples = np.concatenate([part[3] for part in parts]) if keep else None
         return s1, s2, n_valid, samples
     samples = np.empty((n_boot, p, k)) if keep else None
-    pls1 = k == 1 and Y0.shape[1] == 1
-    if pls1 and scale:  # once, not per batch: the engine's floor of a constant column
-        floor = 1e3 * np.finfo(float).eps * np.maximum(X2.mean(axis=0), np.finfo(float).tiny)
+    pls1 = k == 1 and Y0.shape[1] == 1  # one weight vector: the fused path
+    # the engine's floor of a constant column, once rather than per batch
+    floor = 1e3 * np.finfo(float).eps * np.maximum(X2.mean(axis=0), np.finfo(float).tiny) \
+        if pls1 and scale else None
     for start in range(0, n_boot, bs):
         idx = indices[start:start + bs]
         # bootstrap counts: C[b, i] = how often row i was drawn in resample b
         C = np.bincount((np.arange(len(idx))[:, None] * n + idx).ravel(),
                         minlength=len(idx) * n).reshape(len(idx), n).astype(np.float64)
         if pls1:
-            w, a1, a2, nv = _pls1_boot_batch(X0, X2, Y0[:, 0], C, ref[:, 0],
-                                             floor if scale else None)
+            w, a1, a2, nv = _pls1_boot_batch(X0, X2, Y0[:, 0], C, ref[:, 0], floor)
             w = w[:, :, None]
         else:
             w = _engine(X0, X2, Y0, C, k, scale, sign_ref=ref, full=False)["w"]
