@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from graymatter.stats._threads import resolve_n_jobs, run_batch
+
 # Tail probabilities below this are recomputed in log space (float64 subnormals lose digits).
 _TINY = 1e-300
 
@@ -63,8 +65,6 @@ def _t_tail(t: np.ndarray, df: int) -> tuple[np.ndarray, np.ndarray]:
     from ``P(T > t) = P(F(1, df) > t²) / 2`` (:func:`_f_logsf`) and ``P`` is its exp;
     ``|t| > 1e154`` (t² overflows) gives ``P = 0`` and log -inf, i.e. ``z = ±inf``.
     """
-    from graymatter.stats._graph import resolve_n_jobs, run_batch
-
     t = np.ascontiguousarray(t, dtype=np.float64)
     tail = np.empty_like(t)
 

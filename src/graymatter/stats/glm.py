@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from graymatter.errors import ContrastError, DesignError, GraymatterWarning, InputError
 from graymatter.stats._tails import _f_logsf, _t_tail
+from graymatter.stats._threads import resolve_n_jobs, run_batch
 
 __all__ = ["MassUnivariateGLM", "TContrastResult", "FContrastResult", "fit_glm"]
 
@@ -310,8 +311,6 @@ class MassUnivariateGLM:
         # chunk's products are too small to split, and BLAS threads that wait on each other at
         # every chunk made the fit 5-9x slower on shared cores (measured). A chunk's numbers do
         # not depend on the number of threads.
-        from graymatter.stats._graph import resolve_n_jobs, run_batch
-
         with threadpool_limits(1, user_api="blas"):
             run_batch(fit_chunks, -(-m // chunk), resolve_n_jobs(None))
         nonfinite |= ~np.isfinite(rss)  # also values so large (> ~1e154) that their squares overflow
