@@ -309,7 +309,7 @@ class MassUnivariateGLM:
 
         # Chunks go to threads (one per CPU from the main thread) with one BLAS thread each: a
         # chunk's products are too small to split, and BLAS threads that wait on each other at
-        # every chunk made the fit 5-9x slower on shared cores (measured). A chunk's numbers do
+        # every chunk made the fit ~9x slower on shared cores (measured). A chunk's numbers do
         # not depend on the number of threads.
         with threadpool_limits(1, user_api="blas"):
             run_batch(fit_chunks, -(-m // chunk), resolve_n_jobs(None))
