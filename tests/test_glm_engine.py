@@ -223,6 +223,26 @@ def test_t_p_values_equal_scipy(rng, n):
     assert np.all(res.p[~ok] < 1e-299) and np.all(np.isfinite(res.z))
 
 
+def test_fit_threads_give_the_same_numbers_and_restore_blas(rng):
+    """Chunks fitted on threads (main thread) or serially (worker thread) agree bit for bit."""
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    Y = rng.standard_normal((30, 9000))
+    X = np.column_stack([np.ones(30), rng.standard_normal(30)])
+    before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    main = MassUnivariateGLM(chunk_size=1000).fit(Y, X).t_contrast([0, 1])
+    out = {}
+    worker = threading.Thread(target=lambda: out.setdefault(
+        "res", MassUnivariateGLM(chunk_size=1000).fit(Y, X).t_contrast([0, 1])))
+    worker.start()
+    worker.join()
+    for name in ("t", "p", "z"):
+        np.testing.assert_array_equal(getattr(main, name), getattr(out["res"], name))
+    assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
+
+
 def test_cohens_d(rng):
     n1, n2, n3 = 20, 25, 30
     g = np.repeat([0, 1, 2], [n1, n2, n3])

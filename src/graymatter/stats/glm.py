@@ -9,7 +9,9 @@ allowed; only estimable contrasts are accepted). :func:`fit_glm` is its function
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -307,11 +309,13 @@ class MassUnivariateGLM:
                     betas[:, sl], rss[sl], nonfinite[sl], exact[sl], constant[sl] = _fit_chunk(
                         Y[:, sl], Pw, Xw, XtXw, zero_rtol, const_rtol if screen else None)
 
-        # Chunks go to threads (one per CPU from the main thread) with one BLAS thread each: a
+        # From the main thread, chunks go to one thread per CPU with one BLAS thread each: a
         # chunk's products are too small to split, and BLAS threads that wait on each other at
-        # every chunk made the fit ~9x slower on shared cores (measured). A chunk's numbers do
-        # not depend on the number of threads.
-        with threadpool_limits(1, user_api="blas"):
+        # every chunk made the fit ~9x slower on shared cores (measured). From a worker thread
+        # (one chunk at a time) the process-wide BLAS setting is left alone, so that limits
+        # entered and left by concurrent threads cannot leave it lowered.
+        main = threading.current_thread() is threading.main_thread()
+        with threadpool_limits(1, user_api="blas") if main else contextlib.nullcontext():
             run_batch(fit_chunks, -(-m // chunk), resolve_n_jobs(None))
         nonfinite |= ~np.isfinite(rss)  # also values so large (> ~1e154) that their squares overflow
         constant &= ~nonfinite
