@@ -189,10 +189,10 @@ def test_z_stays_finite_where_p_underflows():
     np.testing.assert_allclose(res.t, targets, rtol=1e-9)
     assert np.all(np.isfinite(res.z)) and np.all(np.isfinite(F.z))
     assert res.z[3] < 0 < res.z[0] < res.z[1] < res.z[2] < -res.z[3]
-    from graymatter.stats.glm import _log_betainc_tail, _t_logsf
+    from graymatter.stats._tails import _log_betainc_tail, _t_tail
 
     # with one numerator df, P(F > t²) = 2 P(T > |t|) (the F fallback takes another code path)
-    np.testing.assert_allclose(F.z, -special.ndtri_exp(np.log(2) + _t_logsf(np.abs(res.t), 1000)),
+    np.testing.assert_allclose(F.z, -special.ndtri_exp(np.log(2) + _t_tail(np.abs(res.t), 1000)[1]),
                                rtol=1e-10)
     # the continued-fraction fallback agrees with scipy where scipy's log tail is still finite
 
@@ -201,6 +201,46 @@ def test_z_stays_finite_where_p_underflows():
         log_x = np.log(df) - 2 * np.log(t) + log_1mx
         ours = np.log(0.5) + _log_betainc_tail(df / 2, 0.5, np.array([log_x]), np.array([log_1mx]))
         np.testing.assert_allclose(ours, stats.t.logsf(t, df), rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [12, 1002])
+def test_t_p_values_equal_scipy(rng, n):
+    """p and one-sided p are scipy's ``t.sf`` to 1e-12 relative wherever p > 1e-300."""
+    targets = np.r_[0.0, 1e-8, -0.3, 1.0, -1.96, 2.5, 4.0, -7.0, 12.0, 25.0, -38.0, 60.0, -80.0,
+                    rng.standard_normal(200) * 3]
+    Y, X = slope_data(targets, n=n)
+    res = MassUnivariateGLM().fit(Y, X).t_contrast([0, 1])
+    df = n - 2
+    two = np.minimum(2 * stats.t.sf(np.abs(res.t), df), 1.0)
+    one = stats.t.sf(res.t, df)
+    ok = two > 1e-300
+    assert ok.sum() >= 200 and (n < 1000 or (~ok).sum() >= 2)  # df=1000: |t| = 60, 80 underflow
+    np.testing.assert_allclose(res.p[ok], two[ok], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(res.p_one_sided[one > 1e-300], one[one > 1e-300], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(res.z[ok], stats.norm.isf(two[ok] / 2) * np.sign(res.t[ok]),
+                               rtol=1e-9, atol=1e-12)
+    # beyond float underflow p is the exp of the exact log tail: tiny, and z is still finite
+    assert np.all(res.p[~ok] < 1e-299) and np.all(np.isfinite(res.z))
+
+
+def test_fit_threads_give_the_same_numbers_and_restore_blas(rng):
+    """Chunks fitted on threads (main thread) or serially (worker thread) agree bit for bit."""
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    Y = rng.standard_normal((30, 9000))
+    X = np.column_stack([np.ones(30), rng.standard_normal(30)])
+    before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    main = MassUnivariateGLM(chunk_size=1000).fit(Y, X).t_contrast([0, 1])
+    out = {}
+    worker = threading.Thread(target=lambda: out.setdefault(
+        "res", MassUnivariateGLM(chunk_size=1000).fit(Y, X).t_contrast([0, 1])))
+    worker.start()
+    worker.join()
+    for name in ("t", "p", "z"):
+        np.testing.assert_array_equal(getattr(main, name), getattr(out["res"], name))
+    assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
 
 
 def test_cohens_d(rng):

@@ -153,6 +153,47 @@ def test_bootstrap_equals_sklearn_refit_loop(rng, q, k, scale):
     np.testing.assert_allclose(other.z, boot.z, rtol=1e-9)
 
 
+def _naive_pls1_weights(X, y, scale):
+    """Closed-form PLS1 weights of one (re)sample, refitted from scratch."""
+    Xc = X - X.mean(axis=0)
+    if scale:
+        sd = Xc.std(axis=0, ddof=1)
+        Xc = Xc / np.where(sd > 1e-12, sd, 1.0)  # a constant column keeps scale 1 (sklearn)
+    w = Xc.T @ (y - y.mean())
+    return w / np.linalg.norm(w)
+
+
+@pytest.mark.parametrize("scale", [True, False])
+def test_pls1_bootstrap_equals_naive_refits_and_general_engine(rng, scale):
+    """The fused PLS1 bootstrap reproduces per-resample refits and the k > 1 engine to 1e-10."""
+    from graymatter.stats._pls_core import _engine
+
+    X, y = _data(rng, 30, 50, 1)
+    X[:, 7] = np.repeat([0.0, 1.0], 15)  # binary: constant in some resamples
+    boot = pls_bootstrap(X, y, n_boot=90, scale=scale, random_state=3, batch_size=17,
+                         return_samples=True)
+    full = _naive_pls1_weights(X, y, scale)
+    np.testing.assert_allclose(boot.weights[:, 0], full * np.sign(full[np.abs(full).argmax()]),
+                               rtol=1e-10, atol=1e-14)
+    ref = np.array([_naive_pls1_weights(X[idx], y[idx], scale) for idx in boot.indices])
+    ref *= np.where(ref @ boot.weights[:, 0] < 0, -1.0, 1.0)[:, None]
+    assert boot.n_valid == 90
+    np.testing.assert_allclose(boot.samples[:, :, 0], ref, rtol=1e-10, atol=1e-14)
+    se = ref.std(axis=0, ddof=1)
+    np.testing.assert_allclose(boot.se[:, 0], se, rtol=1e-10)
+    np.testing.assert_allclose(boot.z[:, 0], boot.weights[:, 0] / se, rtol=1e-10)
+    # the general engine (used for several components or responses) on the same row counts
+    X0, y0 = X - X.mean(axis=0), (y - y.mean())[:, None]
+    C = np.stack([np.bincount(idx, minlength=30) for idx in boot.indices]).astype(float)
+    w = _engine(X0, X0 * X0, y0, C, 1, scale, sign_ref=boot.weights, full=False)["w"]
+    np.testing.assert_allclose(boot.samples, w, rtol=1e-10, atol=1e-14)
+    # a constant response in a resample gives no weights: left out, as the engine does
+    y_bin = np.r_[np.zeros(27), 1.0, 2.0, 3.0]
+    one = pls_bootstrap(X, y_bin, n_boot=40, scale=scale, random_state=0, batch_size=7)
+    n_const = sum(np.ptp(y_bin[idx]) == 0 for idx in one.indices)
+    assert n_const > 0 and one.n_valid == 40 - n_const
+
+
 def test_bootstrap_z_finds_the_predictive_features(rng):
     X = rng.standard_normal((40, 200))
     y = X[:, :5].sum(axis=1) + rng.standard_normal(40)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from graymatter.errors import InputError, format_choices
+from graymatter.stats._pls_kernels import pls1_boot_rows
 
 logger = logging.getLogger("graymatter")
 
@@ -94,6 +95,8 @@ def _check_components(X: np.ndarray, n_components) -> int:
     if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or n_components < 1:
         raise InputError(f"n_components must be a positive integer, got {n_components!r}")
     Xc = X - X.mean(axis=0)
+    if n_components == 1 and Xc.any():
+        return 1  # rank >= 1 iff the largest singular value is > 0, i.e. Xc is not all zero
     # singular values via the (min(n, p),)-square R of a QR of the tall orientation: an SVD of a
     # wide 180 x 15,633 matrix directly takes seconds, this ~50 ms
     R = np.linalg.qr(Xc.T if Xc.shape[1] > Xc.shape[0] else Xc, mode="r")
@@ -376,20 +379,61 @@ def _bootstrap_moments(X0, X2, Y0, indices, ref, k: int, scale: bool, bs: int, *
         samples = np.concatenate([part[3] for part in parts]) if keep else None
         return s1, s2, n_valid, samples
     samples = np.empty((n_boot, p, k)) if keep else None
+    pls1 = k == 1 and Y0.shape[1] == 1  # one weight vector: the fused path
+    # the engine's floor of a constant column, once rather than per batch
+    floor = 1e3 * np.finfo(float).eps * np.maximum(X2.mean(axis=0), np.finfo(float).tiny) \
+        if pls1 and scale else None
     for start in range(0, n_boot, bs):
         idx = indices[start:start + bs]
-        C = np.zeros((len(idx), n))
-        np.add.at(C, (np.repeat(np.arange(len(idx)), n), idx.ravel()), 1.0)
-        o = _engine(X0, X2, Y0, C, k, scale, sign_ref=ref, full=False)
-        w = o["w"]
+        # bootstrap counts: C[b, i] = how often row i was drawn in resample b
+        C = np.bincount((np.arange(len(idx))[:, None] * n + idx).ravel(),
+                        minlength=len(idx) * n).reshape(len(idx), n).astype(np.float64)
+        if pls1:
+            w, a1, a2, nv = _pls1_boot_batch(X0, X2, Y0[:, 0], C, ref[:, 0], floor)
+            w = w[:, :, None]
+        else:
+            w = _engine(X0, X2, Y0, C, k, scale, sign_ref=ref, full=False)["w"]
+            good = np.isfinite(w).all(axis=(1, 2))
+            d = w[good] - ref  # deviations from the full fit: a stable one-pass variance
+            a1, a2, nv = d.sum(axis=0), (d * d).sum(axis=0), int(good.sum())
         if samples is not None:
             samples[start:start + len(idx)] = w
-        good = np.isfinite(w).all(axis=(1, 2))
-        d = w[good] - ref  # deviations from the full fit: a stable one-pass variance
-        s1 += d.sum(axis=0)
-        s2 += (d * d).sum(axis=0)
-        n_valid += int(good.sum())
+        s1 += a1.reshape(p, k)
+        s2 += a2.reshape(p, k)
+        n_valid += nv
     return s1, s2, n_valid, samples
+
+
+def _pls1_boot_batch(X0, X2, y, C, ref, floor):
+    """PLS1 weights of a batch of bootstrap resamples (row counts ``C``) and their deviation sums.
+
+    The single-component, single-response case of ``_engine(..., full=False)`` with the same
+    arithmetic, but with the three products over ``X`` in two matrix products and the rest fused
+    in one numba pass per resample (:func:`graymatter.stats._pls_kernels.pls1_boot_rows`).
+    ``floor`` is the engine's floor of a constant column; None means no scaling.
+
+    Returns
+    -------
+    w : (B, p) weights; l1, l2 : (p,) sums of ``w_b - ref`` and its square over the valid
+    resamples; n_valid : int.
+    """
+    B = C.shape[0]
+    nb = C.sum(axis=1)
+    yk = y - (C @ y / nb)[:, None]
+    if floor is not None:
+        vy = (C * yk * yk).sum(axis=1) / (nb - 1)
+        yfloor = 1e3 * np.finfo(float).eps * max((y * y).mean(), 1e-300)
+        yk /= np.where(vy > yfloor, np.sqrt(vy), 1.0)[:, None]
+        S = np.concatenate([C, yk * C]) @ X0  # C X and X'C y_b in one product
+        S1, A, S2 = S[:B], S[B:], C @ X2
+    else:
+        A = (yk * C) @ X0
+        S1 = S2 = A  # not read without scaling
+    l1 = np.zeros(X0.shape[1])
+    l2 = np.zeros(X0.shape[1])
+    n_valid = pls1_boot_rows(S1, S2, A, nb, floor if floor is not None else l1, ref,
+                             floor is not None, l1, l2)
+    return A, l1, l2, int(n_valid)
 
 
 # ================================================================================ resampling results

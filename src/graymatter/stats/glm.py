@@ -9,7 +9,9 @@ allowed; only estimable contrasts are accepted). :func:`fit_glm` is its function
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,9 +19,12 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
+from threadpoolctl import threadpool_limits
 
 from graymatter.errors import ContrastError, DesignError, GraymatterWarning, InputError
+from graymatter.stats._tails import _f_logsf, _t_tail
+from graymatter.stats._threads import resolve_n_jobs, run_batch
 
 __all__ = ["MassUnivariateGLM", "TContrastResult", "FContrastResult", "fit_glm"]
 
@@ -32,8 +37,6 @@ _CHUNK_BYTES = 4_000_000
 _MIN_CHUNK = 1024
 # A contrast is estimable when it lies in the row space of X up to this relative tolerance.
 _ESTIMABLE_RTOL = 1e-8
-# Tail probabilities below this are recomputed in log space (float64 subnormals lose digits).
-_TINY = 1e-300
 
 
 def _plural(k: int, one: str, many: str) -> str:
@@ -54,55 +57,36 @@ def _svd_rank_pinv(X: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, float]:
     return r, pinv, Vt[:r], cond
 
 
-def _log_betainc_tail(a: float, b: float, log_x: np.ndarray, log_1mx: np.ndarray) -> np.ndarray:
-    """``log I_x(a, b)`` (regularised incomplete beta) in log space, for tiny ``I_x``.
+def _fit_chunk(Yc, Pw, Xw, XtXw, zero_rtol: float, const_rtol: float | None):
+    """Betas, RSS and the exclusion flags (non-finite, exact fit, constant) of one chunk of Y.
 
-    Continued fraction (modified Lentz, Numerical Recipes ``betacf``), used only where the tail
-    probability underflows; there ``x < (a + 1) / (a + b + 2)``, where the fraction converges.
+    ``const_rtol`` None checks every column for a constant; else only columns whose relative RSS
+    is below it (a design spanning the constants fits those almost exactly).
     """
-    x, tiny = np.exp(log_x), 1e-300
-    c = np.ones_like(x)
-    d = 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / np.where(np.abs(d) < tiny, tiny, d)
-    h = d.copy()
-    for k in range(1, 10_000):
-        for num in (k * (b - k) * x / ((a + 2 * k - 1) * (a + 2 * k)),
-                    -(a + k) * (a + b + k) * x / ((a + 2 * k) * (a + 2 * k + 1))):
-            d = 1.0 + num * d
-            d = 1.0 / np.where(np.abs(d) < tiny, tiny, d)
-            c = 1.0 + num / c
-            c = np.where(np.abs(c) < tiny, tiny, c)
-            h *= d * c
-        if np.all(np.abs(d * c - 1.0) < 1e-15):
-            break
-    return a * log_x + b * log_1mx - np.log(a) - special.betaln(a, b) + np.log(h)
-
-
-def _f_logsf(f: np.ndarray, dfn: int, dfd: int) -> np.ndarray:
-    """``log P(F(dfn, dfd) > f)``, finite even where the probability underflows.
-
-    scipy's ``f.logsf`` / ``t.logsf`` return -inf far in the tail (and ``f.logsf`` is ~8x slower
-    than ``fdtrc``), so tails below ``_TINY`` are recomputed by :func:`_log_betainc_tail`.
-    """
-    with np.errstate(divide="ignore", over="ignore"):
-        sf = special.fdtrc(dfn, dfd, f)
-        out = np.log(sf)
-    bad = np.flatnonzero((sf < _TINY) & np.isfinite(f))  # underflowed or subnormal (imprecise)
-    if bad.size:  # P(F > f) = I_x(dfd/2, dfn/2) with x = dfd / (dfd + dfn f)
-        fb = f[bad]
-        log_1mx = -np.log1p(dfd / dfn / fb)
-        out[bad] = _log_betainc_tail(dfd / 2, dfn / 2, np.log(dfd / dfn) - np.log(fb) + log_1mx, log_1mx)
-    return out
-
-
-def _t_logsf(t: np.ndarray, df: int) -> np.ndarray:
-    """``log P(T(df) > t)`` for ``t >= 0``, via ``P(T > t) = P(F(1, df) > t²) / 2``.
-
-    ``fdtrc`` is as accurate as ``stdtr`` / ``t.logsf`` (~1e-14 relative) and stays finite in the
-    far tail; ``|t| > 1e154`` (t² overflows) gives -inf, i.e. ``z = ±inf``.
-    """
-    with np.errstate(over="ignore"):
-        return np.log(0.5) + _f_logsf(t * t, 1, df)
+    if Yc.dtype != Xw.dtype:
+        Yc = Yc.astype(Xw.dtype)  # per-chunk conversion only
+    B = Pw @ Yc  # (p, c)
+    R = Xw @ B
+    np.subtract(Yc, R, out=R)  # residuals in place: one (n, c) temporary per chunk
+    r = np.einsum("ij,ij->j", R, R)
+    # NaN/inf anywhere in a column makes its RSS non-finite, so only those few columns need the
+    # exact (costly) finiteness check; overflow is told apart by that check.
+    nonfinite = np.zeros(r.size, dtype=bool)
+    suspect = np.flatnonzero(~np.isfinite(r))
+    if suspect.size:
+        nonfinite[suspect] = ~np.isfinite(Yc[:, suspect]).all(axis=0)
+    # ||y||² = RSS + b'X'X b, so the relative-RSS test costs no extra pass over Yc.
+    ss = r + np.einsum("ij,ij->j", XtXw @ B, B)
+    exact = r <= zero_rtol * ss
+    if const_rtol is None:
+        constant = Yc.max(axis=0) == Yc.min(axis=0)
+    else:
+        constant = np.zeros(r.size, dtype=bool)
+        cand = np.flatnonzero(r <= const_rtol * ss)
+        if cand.size:
+            Ys = Yc[:, cand]
+            constant[cand] = Ys.max(axis=0) == Ys.min(axis=0)
+    return B, r, nonfinite, exact, constant
 
 
 class _Result:
@@ -317,33 +301,22 @@ class MassUnivariateGLM:
         nonfinite = np.zeros(m, dtype=bool)
         constant = np.zeros(m, dtype=bool)
         exact = np.zeros(m, dtype=bool)
-        with np.errstate(invalid="ignore", over="ignore"):
-            for start in range(0, m, chunk):
-                sl = slice(start, min(start + chunk, m))
-                Yc = Y[:, sl]
-                if Yc.dtype != wd:
-                    Yc = Yc.astype(wd)  # per-chunk conversion only
-                B = Pw @ Yc  # (p, c)
-                R = Xw @ B
-                np.subtract(Yc, R, out=R)  # residuals in place: one (n, c) temporary per chunk
-                r = np.einsum("ij,ij->j", R, R)
-                # NaN/inf anywhere in a column makes its RSS non-finite, so only those few columns
-                # need the exact (costly) finiteness check; overflow is told apart by that check.
-                suspect = np.flatnonzero(~np.isfinite(r))
-                if suspect.size:
-                    nonfinite[start + suspect] = ~np.isfinite(Yc[:, suspect]).all(axis=0)
-                # ||y||² = RSS + b'X'X b, so the relative-RSS test costs no extra pass over Yc.
-                ss = r + np.einsum("ij,ij->j", XtXw @ B, B)
-                exact[sl] = r <= zero_rtol * ss
-                if screen:  # only columns that the design fits (almost) exactly can be constant
-                    cand = np.flatnonzero(r <= const_rtol * ss)
-                    if cand.size:
-                        Ys = Yc[:, cand]
-                        constant[start + cand] = Ys.max(axis=0) == Ys.min(axis=0)
-                else:
-                    constant[sl] = Yc.max(axis=0) == Yc.min(axis=0)
-                betas[:, sl] = B
-                rss[sl] = r
+
+        def fit_chunks(first: int, stop: int) -> None:  # chunks [first, stop), into their slices
+            with np.errstate(invalid="ignore", over="ignore"):  # errstate is per thread
+                for start in range(first * chunk, min(stop * chunk, m), chunk):
+                    sl = slice(start, min(start + chunk, m))
+                    betas[:, sl], rss[sl], nonfinite[sl], exact[sl], constant[sl] = _fit_chunk(
+                        Y[:, sl], Pw, Xw, XtXw, zero_rtol, const_rtol if screen else None)
+
+        # From the main thread, chunks go to one thread per CPU with one BLAS thread each: a
+        # chunk's products are too small to split, and BLAS threads that wait on each other at
+        # every chunk made the fit ~9x slower on shared cores (measured). From a worker thread
+        # (one chunk at a time) the process-wide BLAS setting is left alone, so that limits
+        # entered and left by concurrent threads cannot leave it lowered.
+        main = threading.current_thread() is threading.main_thread()
+        with threadpool_limits(1, user_api="blas") if main else contextlib.nullcontext():
+            run_batch(fit_chunks, -(-m // chunk), resolve_n_jobs(None))
         nonfinite |= ~np.isfinite(rss)  # also values so large (> ~1e154) that their squares overflow
         constant &= ~nonfinite
         exact &= ~(nonfinite | constant)
@@ -443,9 +416,8 @@ class MassUnivariateGLM:
         se = sd * np.sqrt(float(c @ self._xtx_pinv @ c))
         with np.errstate(divide="ignore", invalid="ignore"):
             t = estimate / se
-            # One log tail serves both p-values and z, and stays exact far beyond float underflow.
-            log_tail = _t_logsf(np.abs(t), df)
-            tail = np.exp(log_tail)
+            # One tail serves both p-values and z; its log stays exact far beyond float underflow.
+            tail, log_tail = _t_tail(np.abs(t), df)
             p = np.minimum(2.0 * tail, 1.0)
             p_one = np.where(t >= 0, tail, -np.expm1(log_tail))
             z = np.sign(t) * -special.ndtri_exp(log_tail) + 0.0  # + 0.0 turns -0.0 into 0.0
