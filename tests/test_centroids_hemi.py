@@ -75,25 +75,21 @@ def test_schaefer_names_carry_the_hemisphere(shared_data, tmp_path):
     assert len(y) == 50 and all(n.startswith("rh_7Networks_") for n in y.index)
 
 
-def test_hemi_column_errors(tmp_path):
+@pytest.mark.parametrize("text, match", [
+    ("region,hemi,x,y,z\nbankssts,L,1,2,3\ncuneus,both,4,5,6\n",
+     r"c.csv', data row 2: column 'hemi' holds 'both'; expected a hemisphere: L/R, lh/rh or "
+     r"left/right"),
+    ("region,hemisphere,x,y\nbankssts,L,1,2\n",
+     r"must name the coordinate columns x, y, z; z not found"),
+    ("region,hemi,x,y,z\nL_bankssts,R,1,2,3\n",
+     r"'L_bankssts' is on the lh side by its name but the hemisphere column says rh"),
+    ("region,hemi,x,y,z\nbankssts,L,1,2\n", r"data row 1: 4 cells but the header has 5"),
+    ("region,hemi,x,y,z\nbankssts,L,1,2,a\n", r"data row 1: expected numbers in columns x, y, z"),
+    ("region,hemi,x,y,z\nbankssts,L,1,2,3\nbankssts,lh,1,2,3\n",
+     r"repeated region names lh_bankssts"),
+])
+def test_hemi_column_errors(tmp_path, text, match):
     path = tmp_path / "c.csv"
-    path.write_text("region,hemi,x,y,z\nbankssts,L,1,2,3\ncuneus,both,4,5,6\n")
-    with pytest.raises(InputError, match=r"c.csv', data row 2: column 'hemi' holds 'both'; "
-                                         r"expected a hemisphere: L/R, lh/rh or left/right"):
-        read_centroids(path)
-    path.write_text("region,hemisphere,x,y\nbankssts,L,1,2\n")
-    with pytest.raises(InputError, match=r"must name the coordinate columns x, y, z; z not found"):
-        read_centroids(path)
-    path.write_text("region,hemi,x,y,z\nL_bankssts,R,1,2,3\n")
-    with pytest.raises(InputError, match=r"'L_bankssts' is on the lh side by its name but the "
-                                         r"hemisphere column says rh"):
-        read_centroids(path)
-    path.write_text("region,hemi,x,y,z\nbankssts,L,1,2\n")
-    with pytest.raises(InputError, match=r"data row 1: 4 cells but the header has 5"):
-        read_centroids(path)
-    path.write_text("region,hemi,x,y,z\nbankssts,L,1,2,a\n")
-    with pytest.raises(InputError, match=r"data row 1: expected numbers in columns x, y, z"):
-        read_centroids(path)
-    path.write_text("region,hemi,x,y,z\nbankssts,L,1,2,3\nbankssts,lh,1,2,3\n")
-    with pytest.raises(InputError, match=r"repeated region names lh_bankssts"):
+    path.write_text(text)
+    with pytest.raises(InputError, match=match):
         read_centroids(path)
