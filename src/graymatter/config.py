@@ -17,7 +17,8 @@ from .errors import InputError
 # key -> (expected type(s) description, required)
 _TOP = {
     "name": "text", "participants": "file", "id_column": "text", "images": "pattern or list",
-    "regions": "file or list", "mask": "file", "model": "text", "levels": "mapping", "center": "bool",
+    "regions": "file or list", "mask": "file", "model": "text", "levels": "mapping",
+    "center": "bool",
     "contrasts": "mapping", "inference": "mapping", "atlas": "mapping or file",
     "demographics": "mapping", "output": "folder", "dtype": "text", "type": "text",
     "preprocess": "mapping", "store": "folder",
@@ -38,7 +39,7 @@ def _regions_files(check, value):
     if value is None:
         return None
     if isinstance(value, list):
-        return [check.file(p, ("regions", i)) for i, p in enumerate(value)]
+        return [check.file(p, ("regions",)) for p in value]
     return check.file(value, ("regions",))
 
 

@@ -211,8 +211,8 @@ def _same_subjects(first: pd.DataFrame, first_path, other: pd.DataFrame, path) -
         raise InputError(
             f"Regions tables '{first_path}' and '{path}' list different subjects: only in the "
             f"first: {format_choices(only_first, 5) or 'none'}; only in the second: "
-            f"{format_choices(only_other, 5) or 'none'}. Run aparcstats2table/asegstats2table with the same "
-            "--subjects list for every table.")
+            f"{format_choices(only_other, 5) or 'none'}. Run aparcstats2table/asegstats2table "
+            "with the same --subjects list for every table.")
 
 
 __all__ = ["read_regions", "stats_table_header"]
