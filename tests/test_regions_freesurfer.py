@@ -79,6 +79,16 @@ def test_tables_that_cannot_be_joined(tables, shared_data, tmp_path):
         read_regions([lh, changed])
 
 
+@pytest.mark.parametrize("name", ["aseg_stats.txt", "aparc_stats_13900_LH.txt"])
+def test_transposed_tables_refused(tables, tmp_path, name):
+    frame = pd.read_csv(tables / name, sep="\t", index_col=0)
+    header = frame.index.name
+    path = tmp_path / "transposed.txt"
+    frame.T.rename_axis(header).to_csv(path, sep="\t")
+    with pytest.raises(InputError, match=r"transposed.txt' has structures as rows .* --transpose"):
+        read_regions(path)
+
+
 def _participants(tables, path, seed=5):
     ids = read_stats_table(tables / "aparc_stats_13900_LH.txt").index
     rng = np.random.default_rng(seed)

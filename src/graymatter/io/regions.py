@@ -120,6 +120,7 @@ def read_regions(path, *, id_column: str | None = None) -> pd.DataFrame:
 def _read_one(path, id_column) -> pd.DataFrame:
     if isinstance(path, (str, os.PathLike)) and stats_table_header(path) is not None:
         table = read_stats_table(path)
+        _refuse_transposed(table, path)
         table.index.name = INDEX_NAME
         table.attrs["path"] = str(path)
         _warn_empty(table, path)
@@ -149,6 +150,22 @@ def _read_one(path, id_column) -> pd.DataFrame:
     logger.info("Read %d subjects x %d regions from %s (%d missing values)", *table.shape, path,
                 n_missing)
     return table
+
+
+# Summary measures both tools write: rows, not columns, of a --transpose output.
+_SUMMARY_NAMES = frozenset({"eTIV", "EstimatedTotalIntraCranialVol", "BrainSegVolNotVent"})
+
+
+def _refuse_transposed(table: pd.DataFrame, path) -> None:
+    """Refuse a ``--transpose`` table (structures as rows): subjects and regions would swap."""
+    match = _APARC_HEADER.fullmatch(table.attrs["measure"])
+    rows = [str(r) for r in table.index]
+    prefix = match.group(1) + "_" if match else None
+    hemi_rows = prefix is not None and sum(r.startswith(prefix) for r in rows) > len(rows) / 2
+    if hemi_rows or _SUMMARY_NAMES.intersection(rows):
+        raise InputError(f"Regions table '{path}' has structures as rows ({format_choices(rows, 4)}"
+                         "): it looks like a *stats2table --transpose output. Write it without "
+                         "--transpose (one row per subject) or transpose it before use.")
 
 
 def _warn_empty(table: pd.DataFrame, path) -> None:
