@@ -72,7 +72,8 @@ def _add_transcriptomics(sub) -> None:
                    help="gene columns named twice: drop them with a warning (default) or stop")
     cent = p.add_mutually_exclusive_group()
     cent.add_argument("--centroids", metavar="FILE",
-                      help="parcel centroids on the sphere (x y z per row)")
+                      help="parcel centroids on the sphere (x y z per row; a header with a "
+                           "hemi column, L/R, adds the side to the names)")
     p.add_argument("--centroid-names", metavar="FILE|expression",
                    help="names of the --centroids rows (one per line), or 'expression' to use "
                         "the expression matrix's row names in order")
@@ -158,7 +159,9 @@ def _add_enrich(sub) -> None:
                    help="gene list for ORA (one gene per line); repeat for several. A "
                         "`graymatter transcriptomics` output folder gives its PLS1+/PLS1- lists")
     cent = p.add_mutually_exclusive_group()
-    cent.add_argument("--centroids", metavar="FILE", help="parcel centroids on the sphere")
+    cent.add_argument("--centroids", metavar="FILE",
+                      help="parcel centroids on the sphere (x y z per row; optional name and "
+                           "hemi columns)")
     p.add_argument("--centroid-names", metavar="FILE|expression",
                    help="names of the --centroids rows")
     cent.add_argument("--annot-lh", metavar="ANNOT", help="left annotation (.annot)")
