@@ -133,7 +133,8 @@ def _add_enrich(sub) -> None:
                     "run GSEA prerank, ORA of gene lists against the measured genes, and "
                     "category-score enrichment with both a classic (random gene sets) and a "
                     "spatial (spun maps) null. Writes TSV tables, a bubble plot and a JSON "
-                    "sidecar.",
+                    "sidecar. With --ranking (a .rnk file or gene,score table) instead of "
+                    "--map and --expression: GSEA and ORA of that ranking.",
         epilog="example: graymatter enrich --map d.csv --map-column d_icv --expression ahba-dk83 "
                "--gene-sets celltypes-seidlitz2020 --max-size 2000 --annot-lh lh.annot "
                "--sphere-lh lh.sphere.gii --annot-rh rh.annot --sphere-rh rh.sphere.gii "
