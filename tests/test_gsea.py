@@ -216,18 +216,8 @@ def _enigma_ranking(shared_data) -> pd.Series:
     return pd.Series(r, index=expr.columns.str.upper())
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning",
-                            "ignore:The inplace keyword")
-def test_agrees_with_gseapy_prerank_on_real_ranking(shared_data):
-    gseapy = pytest.importorskip("gseapy")
-    ranking = _enigma_ranking(shared_data)
-    cells = read_gene_table(shared_data / "genesets" / "celltypes_seidlitz2020_PSP.csv")
-    n_perm = 2000  # 10,000 in the benchmark; bounds below scale with 1/sqrt(n_perm)
-    ref = gseapy.prerank(rnk=ranking.sort_values(ascending=False), gene_sets=cells.sets,
-                         permutation_num=n_perm, seed=1, threads=2, min_size=15, max_size=2000,
-                         outdir=None, no_plot=True, verbose=False).res2d
-    ref = ref.set_index("Term")
-    res = gsea_prerank(ranking, cells, n_perm=n_perm, max_size=2000, random_state=1)
+def _assert_agrees_with_gseapy(res, ref):
+    """Our GSEA table against gseapy's res2d (indexed by Term), within Monte-Carlo error."""
     ours = res.table
     assert sorted(ours.index) == sorted(ref.index)
     ref = ref.loc[ours.index]
@@ -248,5 +238,43 @@ def test_agrees_with_gseapy_prerank_on_real_ranking(shared_data):
     # FDR q by the same definition (loose: pooled null, Monte-Carlo error)
     q_ref = ref["FDR q-val"].astype(float)
     assert (np.abs(ours["fdr_q"] - q_ref) <= 0.01 + 0.3 * q_ref).all()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning",
+                            "ignore:The inplace keyword")
+def test_agrees_with_gseapy_prerank_on_real_ranking(shared_data):
+    gseapy = pytest.importorskip("gseapy")
+    ranking = _enigma_ranking(shared_data)
+    cells = read_gene_table(shared_data / "genesets" / "celltypes_seidlitz2020_PSP.csv")
+    n_perm = 2000  # 10,000 in the benchmark; bounds below scale with 1/sqrt(n_perm)
+    ref = gseapy.prerank(rnk=ranking.sort_values(ascending=False), gene_sets=cells.sets,
+                         permutation_num=n_perm, seed=1, threads=2, min_size=15, max_size=2000,
+                         outdir=None, no_plot=True, verbose=False).res2d
+    ref = ref.set_index("Term")
+    res = gsea_prerank(ranking, cells, n_perm=n_perm, max_size=2000, random_state=1)
+    ours = res.table
+    _assert_agrees_with_gseapy(res, ref)
     # astrocyte genes carry the strongest (negative) association with this map
     assert ours.index[0] == "Astro" and ours.loc["Astro", "nes"] < -2
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning",
+                            "ignore:The inplace keyword")
+def test_rnk_file_read_as_gseapy_reads_it(shared_data, tmp_path):
+    """The same .rnk file given to gseapy prerank and to read_ranking + gsea_prerank."""
+    gseapy = pytest.importorskip("gseapy")
+    from graymatter.transcriptomics.ranking import read_ranking
+
+    ranking = _enigma_ranking(shared_data)
+    path = tmp_path / "mdd_thickness.rnk"
+    path.write_text("# r of AHBA DK expression with ENIGMA-MDD thickness d\n" + "".join(
+        f"{g}\t{v!r}\n" for g, v in ranking.sample(frac=1.0, random_state=2).items()))
+    ours = read_ranking(path)
+    pd.testing.assert_series_equal(ours.loc[ranking.index], ranking, check_names=False)
+    cells = read_gene_table(shared_data / "genesets" / "celltypes_seidlitz2020_PSP.csv")
+    ref = gseapy.prerank(rnk=str(path), gene_sets=cells.sets, permutation_num=2000, seed=1,
+                         threads=2, min_size=15, max_size=2000, outdir=None, no_plot=True,
+                         verbose=False).res2d.set_index("Term")
+    res = gsea_prerank(ours, cells, n_perm=2000, max_size=2000, random_state=1)
+    assert sorted(res.table.index) == sorted(ref.index)
+    _assert_agrees_with_gseapy(res, ref.loc[res.table.index])

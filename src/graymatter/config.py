@@ -17,7 +17,8 @@ from .errors import InputError
 # key -> (expected type(s) description, required)
 _TOP = {
     "name": "text", "participants": "file", "id_column": "text", "images": "pattern or list",
-    "regions": "file", "mask": "file", "model": "text", "levels": "mapping", "center": "bool",
+    "regions": "file or list", "mask": "file", "model": "text", "levels": "mapping",
+    "center": "bool",
     "contrasts": "mapping", "inference": "mapping", "atlas": "mapping or file",
     "demographics": "mapping", "output": "folder", "dtype": "text", "type": "text",
     "preprocess": "mapping", "store": "folder",
@@ -31,6 +32,15 @@ _DEMOGRAPHICS = {"group": "text", "group_order": "list", "variables": "list"}
 _PREPROCESS = {"t1": "pattern or list", "bids": "folder", "resolution": "number",
                "fwhm": "number", "denoise": "bool", "n_jobs": "int", "threads_per_subject": "int",
                "random_state": "int", "syn_iterations": "list"}
+
+
+def _regions_files(check, value):
+    """``regions:`` is one table, or a list of FreeSurfer tables (lh and rh, aseg)."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [check.file(p, ("regions",)) for p in value]
+    return check.file(value, ("regions",))
 
 
 class StudyFileError(InputError):
@@ -53,7 +63,7 @@ class StudySpec:
     output: Path
     id_column: str | None = None
     images: str | list[str] | None = None
-    regions: Path | None = None
+    regions: Path | list[Path] | None = None
     mask: Path | None = None
     levels: dict | None = None
     center: bool = True
@@ -262,7 +272,7 @@ def load_study(path: str | os.PathLike) -> StudySpec:
         output=check.file(output, ("output",), must_exist=False),
         id_column=data.get("id_column"),
         images=images,
-        regions=check.file(data["regions"], ("regions",)) if "regions" in data else None,
+        regions=_regions_files(check, data.get("regions")),
         mask=check.file(data["mask"], ("mask",)) if data.get("mask") else None,
         levels=data.get("levels"),
         center=data.get("center", True),

@@ -89,8 +89,9 @@ def _add_regional(sub) -> None:
                '--contrast "MDD > HC=Dx" --inference permutation --out regional')
     p.add_argument("--participants", required=True, metavar="FILE",
                    help="participants table (TSV/CSV), one row per subject")
-    p.add_argument("--regions", required=True, metavar="FILE",
-                   help="subjects x regions table (CSV/TSV)")
+    p.add_argument("--regions", required=True, nargs="+", metavar="FILE",
+                   help="subjects x regions table (CSV/TSV), or FreeSurfer asegstats2table / "
+                        "aparcstats2table output(s): one file, or the lh and rh files")
     p.add_argument("--columns", nargs="+", metavar="PATTERN",
                    help='region columns to analyse, as shell patterns (e.g. "*_thickavg"; '
                         "default: every column)")
@@ -114,7 +115,8 @@ def _run_regional(args) -> int:
     inference = InferenceSettings(methods=tuple(args.inference), n_perm=args.n_perm,
                                   two_sided=args.two_sided, random_state=args.seed,
                                   n_jobs=args.n_jobs)
-    out = run_regional(args.participants, regions=args.regions, columns=args.columns,
+    regions = args.regions[0] if len(args.regions) == 1 else args.regions
+    out = run_regional(args.participants, regions=regions, columns=args.columns,
                        model=args.model, contrasts=contrasts, levels=levels,
                        center=not args.no_center, id_column=args.id_column, out_dir=args.out,
                        inference=inference, progress=not args.quiet)

@@ -72,7 +72,8 @@ def _add_transcriptomics(sub) -> None:
                    help="gene columns named twice: drop them with a warning (default) or stop")
     cent = p.add_mutually_exclusive_group()
     cent.add_argument("--centroids", metavar="FILE",
-                      help="parcel centroids on the sphere (x y z per row)")
+                      help="parcel centroids on the sphere (x y z per row; a header with a "
+                           "hemi column, L/R, adds the side to the names)")
     p.add_argument("--centroid-names", metavar="FILE|expression",
                    help="names of the --centroids rows (one per line), or 'expression' to use "
                         "the expression matrix's row names in order")
@@ -132,17 +133,25 @@ def _add_enrich(sub) -> None:
                     "run GSEA prerank, ORA of gene lists against the measured genes, and "
                     "category-score enrichment with both a classic (random gene sets) and a "
                     "spatial (spun maps) null. Writes TSV tables, a bubble plot and a JSON "
-                    "sidecar.",
+                    "sidecar. With --ranking (a .rnk file or gene,score table) instead of "
+                    "--map and --expression: GSEA and ORA of that ranking.",
         epilog="example: graymatter enrich --map d.csv --map-column d_icv --expression ahba-dk83 "
                "--gene-sets celltypes-seidlitz2020 --max-size 2000 --annot-lh lh.annot "
                "--sphere-lh lh.sphere.gii --annot-rh rh.annot --sphere-rh rh.sphere.gii "
                "--gene-list PLS1+=tx/pls1_positive.txt --out enr")
-    p.add_argument("--map", required=True, metavar="TABLE",
+    p.add_argument("--map", metavar="TABLE",
                    help="regional map: CSV/TSV with a region column and a value column")
     p.add_argument("--region-column", metavar="NAME", help="region column of --map")
     p.add_argument("--map-column", metavar="NAME", help="value column of --map")
-    p.add_argument("--expression", required=True, metavar="NAME|FILE",
+    p.add_argument("--expression", metavar="NAME|FILE",
                    help="registered dataset (e.g. ahba-dk83) or a regions x genes table")
+    p.add_argument("--ranking", metavar="FILE",
+                   help="a pre-ranked gene list instead of --map and --expression: a GSEA .rnk "
+                        "file (gene<TAB>score) or a CSV/TSV with gene and score columns; GSEA "
+                        "and ORA only (no map to spin)")
+    p.add_argument("--ranking-column", metavar="NAME",
+                   help="score column of a --ranking table (default: the only non-gene column, "
+                        "or 'score')")
     p.add_argument("--duplicate-genes", choices=["drop", "error"], default="drop")
     p.add_argument("--gene-sets", required=True, metavar="NAME|FILE",
                    help="registered gene sets (celltypes-seidlitz2020, go-bp-2021, "
@@ -151,7 +160,9 @@ def _add_enrich(sub) -> None:
                    help="gene list for ORA (one gene per line); repeat for several. A "
                         "`graymatter transcriptomics` output folder gives its PLS1+/PLS1- lists")
     cent = p.add_mutually_exclusive_group()
-    cent.add_argument("--centroids", metavar="FILE", help="parcel centroids on the sphere")
+    cent.add_argument("--centroids", metavar="FILE",
+                      help="parcel centroids on the sphere (x y z per row; optional name and "
+                           "hemi columns)")
     p.add_argument("--centroid-names", metavar="FILE|expression",
                    help="names of the --centroids rows")
     cent.add_argument("--annot-lh", metavar="ANNOT", help="left annotation (.annot)")
@@ -194,11 +205,23 @@ def _gene_list_args(values):
     return lists or None
 
 
+def _check_enrich_inputs(args) -> None:
+    """Either a map and an expression matrix, or a pre-ranked gene list."""
+    if args.ranking is None:
+        if args.map is None or args.expression is None:
+            raise InputError("enrich needs --map and --expression (a brain map ranks the genes "
+                             "by PLS1 weight), or --ranking FILE (a pre-ranked gene list)")
+        if args.ranking_column is not None:
+            raise InputError("--ranking-column names a column of --ranking; give --ranking too")
+
+
 def _run_enrich(args) -> int:
     from ..workflows.enrichment import run_enrichment
 
+    _check_enrich_inputs(args)
     res = run_enrichment(
-        args.map, args.expression, args.gene_sets, out_dir=args.out, centroids=args.centroids,
+        args.map, args.expression, args.gene_sets, ranking=args.ranking,
+        ranking_column=args.ranking_column, out_dir=args.out, centroids=args.centroids,
         centroid_names=args.centroid_names, annot_lh=args.annot_lh, sphere_lh=args.sphere_lh,
         annot_rh=args.annot_rh, sphere_rh=args.sphere_rh, hemisphere=args.hemisphere,
         region_column=args.region_column, map_column=args.map_column,
@@ -210,11 +233,14 @@ def _run_enrich(args) -> int:
     def show(frame):
         print(frame.head(args.top).to_string(float_format=lambda v: f"{v:.4g}"))
 
-    print(f"{len(res.regions)} regions x {len(res.ranking)} genes ranked by PLS1 weight")
+    if args.ranking is not None:
+        print(f"{len(res.ranking)} genes ranked by {args.ranking}")
+    else:
+        print(f"{len(res.regions)} regions x {len(res.ranking)} genes ranked by PLS1 weight")
     if res.spatial is not None:
         print(f"\ncategory scores, classic vs spatial null ({res.spatial.attrs['n_null']} spins):")
         show(res.spatial[["size", "score", "p_classic", "q_classic", "p_spatial", "q_spatial"]])
-    else:
+    elif args.ranking is None:
         print("\nno spatial null (give centroids or annot/sphere pairs and --n-spins > 0)")
     print(f"\nGSEA ({res.gsea.n_perm} permutations; p ignores spatial autocorrelation):")
     show(res.gsea.table[["size", "nes", "p", "fdr_q"]])

@@ -149,7 +149,12 @@ def read_centroids(path, *, names=None) -> pd.DataFrame:
         Whitespace-, comma- or tab-separated file with three numeric columns (x, y, z), one row
         per parcel, e.g. ``sphere_HCP_centroids.txt`` of Váša's ``rotate_parcellation``
         (360 rows, left hemisphere first). A first line that is not numeric is taken as a header.
-        A fourth leading non-numeric column is taken as the parcel names.
+        A fourth leading non-numeric column is taken as the parcel names. A header with a
+        ``hemi`` (or ``hemisphere``) column is read by column name: ``x``, ``y``, ``z``, the
+        hemisphere (``L``/``R``, ``lh``/``rh``, ``left``/``right``, any case) and optionally
+        the names (``name``, ``region``, ``label``, ``parcel`` or ``roi``); a name without its
+        own hemisphere marker is then prefixed ``lh_`` / ``rh_`` (``bankssts`` on an ``L`` row
+        becomes ``lh_bankssts``), and a name whose marker disagrees with the column is refused.
     names : sequence of str, optional
         Parcel names, one per row (overrides names in the file). Default: names from the
         file, else ``"0"``, ``"1"``, ...
@@ -162,8 +167,8 @@ def read_centroids(path, *, names=None) -> pd.DataFrame:
     Raises
     ------
     InputError
-        Missing file, not three numeric columns, missing / non-finite values, or ``names`` of
-        the wrong length or with duplicates.
+        Missing file, not three numeric columns, missing / non-finite values, ``names`` of
+        the wrong length or with duplicates, or a ``hemi`` value that is not a hemisphere.
 
     Examples
     --------
@@ -190,7 +195,10 @@ def read_centroids(path, *, names=None) -> pd.DataFrame:
             return False
 
     if not numeric(rows[0][-3:]):
-        rows = rows[1:]  # header line
+        header, rows = rows[0], rows[1:]  # header line
+        if any(t.lower() in _HEMI_COLUMNS for t in header):
+            coords, hemis, file_names = _hemi_table(path, header, rows, numeric)
+            return _with_hemispheres(path, coords, hemis, file_names if names is None else names)
     file_names, values = [], []
     for i, tokens in enumerate(rows):
         lineno = i + 1 + (len(lines) - len(rows))
@@ -221,3 +229,71 @@ def read_centroids(path, *, names=None) -> pd.DataFrame:
         raise InputError(f"names has duplicates ({format_choices(index[index.duplicated()])}); "
                          "parcel names must be unique")
     return pd.DataFrame(coords, index=index, columns=["x", "y", "z"])
+
+
+# Header names of the hemisphere column, and of the parcel-name column beside it.
+_HEMI_COLUMNS = ("hemi", "hemisphere")
+_NAME_COLUMNS = ("name", "region", "label", "parcel", "roi")
+
+
+def _hemi_table(path: Path, header: list[str], rows: list[list[str]], numeric):
+    """Coordinates, hemispheres and names (or None) of a centroid file with a hemi column."""
+    from graymatter.transcriptomics.expression import hemisphere_label
+
+    lower = [t.lower() for t in header]
+    absent = [c for c in ("x", "y", "z") if c not in lower]
+    if absent:
+        raise InputError(f"centroid file {str(path)!r} has a hemisphere column, so its header "
+                         f"must name the coordinate columns x, y, z; {format_choices(absent)} "
+                         f"not found in the header {format_choices(header)}")
+    k_hemi = next(lower.index(c) for c in _HEMI_COLUMNS if c in lower)
+    k_name = next((lower.index(c) for c in _NAME_COLUMNS if c in lower), None)
+    k_xyz = [lower.index(c) for c in ("x", "y", "z")]
+    coords, hemis, names = [], [], []
+    for i, tokens in enumerate(rows, start=1):
+        where = f"centroid file {str(path)!r}, data row {i}"
+        if len(tokens) != len(header):
+            raise InputError(f"{where}: {len(tokens)} cells but the header has {len(header)} "
+                             f"({format_choices(header)}); fix that row")
+        hemi = hemisphere_label(tokens[k_hemi])
+        if hemi is None:
+            raise InputError(f"{where}: column {header[k_hemi]!r} holds {tokens[k_hemi]!r}; "
+                             "expected a hemisphere: L/R, lh/rh or left/right")
+        xyz = [tokens[k] for k in k_xyz]
+        if not numeric(xyz):
+            raise InputError(f"{where}: expected numbers in columns x, y, z, found {xyz!r}")
+        coords.append([float(t) for t in xyz])
+        hemis.append(hemi)
+        names.append(tokens[k_name] if k_name is not None else None)
+    return coords, hemis, (names if k_name is not None else None)
+
+
+def _with_hemispheres(path: Path, coords, hemis, names) -> pd.DataFrame:
+    """Centroids whose names carry the hemisphere of the file's hemi column."""
+    from graymatter.transcriptomics.expression import normalise_region_name
+
+    if names is None:
+        names = [str(i) for i in range(len(coords))]
+    names = [str(n) for n in names]
+    if len(names) != len(coords):
+        raise InputError(f"names has {len(names)} entries but centroid file {str(path)!r} has "
+                         f"{len(coords)} rows; pass one name per row")
+    labelled = []
+    for name, hemi in zip(names, hemis, strict=True):
+        own = normalise_region_name(name)[:3]
+        if own in ("lh_", "rh_") and own[:2] != hemi:
+            raise InputError(f"centroid file {str(path)!r}: region {name!r} is on the "
+                             f"{own[:2]} side by its name but the hemisphere column says {hemi}; "
+                             "fix the name or the hemisphere")
+        labelled.append(name if own in ("lh_", "rh_") else f"{hemi}_{name}")
+    frame = pd.DataFrame(np.asarray(coords, dtype=np.float64).reshape(-1, 3),
+                         index=pd.Index(labelled, name="region", dtype=object),
+                         columns=["x", "y", "z"])
+    if not np.isfinite(frame.to_numpy()).all():
+        raise InputError(f"centroid file {str(path)!r} has missing or infinite coordinates; "
+                         "every parcel needs a centroid")
+    if frame.index.has_duplicates:
+        raise InputError(f"centroid file {str(path)!r}: repeated region names "
+                         f"{format_choices(frame.index[frame.index.duplicated()])}; parcel "
+                         "names must be unique")
+    return frame

@@ -22,8 +22,8 @@ import pandas as pd
 
 from graymatter.errors import GraymatterWarning, InputError, format_choices
 
-__all__ = ["read_expression", "normalise_region_name", "match_regions", "MatchReport",
-           "filter_genes", "abagen_expression", "STUDY_B_ABAGEN"]
+__all__ = ["read_expression", "normalise_region_name", "hemisphere_label", "match_regions",
+           "MatchReport", "filter_genes", "abagen_expression", "STUDY_B_ABAGEN"]
 
 logger = logging.getLogger("graymatter")
 
@@ -33,6 +33,8 @@ _ID_COLUMNS = ("label", "id", "label_id", "index", "unnamed: 0", "")
 _HEMI = {"l": "lh", "lh": "lh", "left": "lh", "r": "rh", "rh": "rh", "right": "rh"}
 _PREFIX = re.compile(r"^(?:ctx[-_.])?(lh|rh|l|r|left|right)[-_.](.+)$", re.IGNORECASE)
 _SUFFIX = re.compile(r"^(.+?)[-_.](lh|rh|l|r|left|right)$", re.IGNORECASE)
+# Schaefer 2018 parcels carry the hemisphere after the network count: 7Networks_LH_Vis_1
+_SCHAEFER = re.compile(r"^(\d+Networks)[-_](lh|rh)[-_](.+)$", re.IGNORECASE)
 # FreeSurfer aparcstats2table columns carry the measure: lh_bankssts_thickness
 _MEASURE = re.compile(r"[-_](thickness|thickavg|volume|grayvol|area|surfarea|meancurv)$",
                       re.IGNORECASE)
@@ -61,7 +63,8 @@ def normalise_region_name(name) -> str:
     """Canonical region name ``{lh|rh}_{region}`` used to match maps and expression matrices.
 
     Hemisphere markers are recognised as prefixes (``L_``, ``lh_``, ``lh.``, ``ctx-lh-``,
-    ``Left-``) or suffixes (``_L``, ``_rh``, ``.R``); HCP-MMP1's ``_ROI`` suffix and FreeSurfer
+    ``Left-``), suffixes (``_L``, ``_rh``, ``.R``) or Schaefer's infix (``7Networks_LH_Vis_1``
+    -> ``lh_7Networks_Vis_1``); HCP-MMP1's ``_ROI`` suffix and FreeSurfer
     table measure suffixes (``_thickness``, ``_volume``, ...) are removed. Names without a
     hemisphere (``brainstem``) are returned stripped. The region part keeps its case; matching
     compares names case-insensitively.
@@ -79,11 +82,16 @@ def normalise_region_name(name) -> str:
     >>> [normalise_region_name(n) for n in ["L_bankssts", "ctx-lh-bankssts", "bankssts_L",
     ...                                     "lh.bankssts", "L_V1_ROI", "Right-Amygdala"]]
     ['lh_bankssts', 'lh_bankssts', 'lh_bankssts', 'lh_bankssts', 'lh_V1', 'rh_Amygdala']
+    >>> normalise_region_name("17Networks_RH_DefaultA_PCC_1")
+    'rh_17Networks_DefaultA_PCC_1'
     """
     text = str(name).strip()
     text = _MEASURE.sub("", text)
     if text.upper().endswith("_ROI"):
         text = text[:-4]
+    m = _SCHAEFER.match(text)
+    if m:
+        return f"{m.group(2).lower()}_{m.group(1)}_{m.group(3)}"
     m = _PREFIX.match(text)
     if m:
         return f"{_HEMI[m.group(1).lower()]}_{m.group(2)}"
@@ -91,6 +99,17 @@ def normalise_region_name(name) -> str:
     if m:
         return f"{_HEMI[m.group(2).lower()]}_{m.group(1)}"
     return text
+
+
+def hemisphere_label(value) -> str | None:
+    """``"lh"`` / ``"rh"`` for a hemisphere label (``L``, ``lh``, ``left``... any case), else None.
+
+    Examples
+    --------
+    >>> [hemisphere_label(v) for v in ("L", "rh", "Left", "both")]
+    ['lh', 'rh', 'lh', None]
+    """
+    return _HEMI.get(str(value).strip().lower())
 
 
 def _hemisphere_of(canonical: str) -> str | None:

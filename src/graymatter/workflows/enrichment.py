@@ -207,6 +207,47 @@ def _spin_nulls(y, X, frames, n_spins, spin_method, seed, spin_cache):
     return y, X, nulls, missing
 
 
+def _map_inputs(brain_map, expression, hemisphere, region_column, map_column, duplicate_genes,
+                surfaces, spins):
+    """Matched map and expression, spin nulls, match report and input records of a map run."""
+    ymap = read_brain_map(brain_map, region_column=region_column, value_column=map_column)
+    expr, expr_info = load_expression(expression, duplicate_genes)
+    y, X, report = match_regions(ymap, expr, hemisphere=hemisphere)
+    frames = centroid_frames(*surfaces, expr)
+    n_spins, spin_method, spin_seed, spin_cache = spins
+    nulls, no_centroid = None, []
+    if frames and n_spins > 0:
+        y, X, nulls, no_centroid = _spin_nulls(y, X, frames, n_spins, spin_method, spin_seed,
+                                               spin_cache)
+    else:
+        warnings.warn("spatial enrichment skipped: " + (
+            "n_spins=0" if frames else "no centroids given (centroids= or annot/sphere pairs)")
+            + "; only classic p-values, which ignore spatial autocorrelation, are reported",
+            GraymatterWarning, stacklevel=3)
+    inputs = {"expression": expr_info}
+    if not isinstance(brain_map, pd.Series):
+        inputs["brain_map"] = input_record(brain_map)
+    return y, X, nulls, report, no_centroid, inputs
+
+
+def _given_ranking(ranking, column, brain_map, expression, surfaces):
+    """A pre-ranked gene list, validated, with its input record."""
+    from graymatter.transcriptomics.gsea import check_ranking
+    from graymatter.transcriptomics.ranking import read_ranking
+
+    if brain_map is not None or expression is not None:
+        raise InputError("give either a pre-ranked gene list (ranking=, --ranking) or a brain map "
+                         "and an expression matrix, not both: the ranking replaces the map's "
+                         "PLS1 weights")
+    if any(s is not None for s in surfaces):
+        raise InputError("centroids/annotations are for the spatial null of a brain map; a "
+                         "pre-ranked gene list has no map to spin: remove them")
+    if isinstance(ranking, pd.Series):
+        return check_ranking(ranking), {"ranking": {"source": "Series", "n_genes": len(ranking)}}
+    return (read_ranking(ranking, score_column=column),
+            {"ranking": {**input_record(ranking), "score_column": column}})
+
+
 @owns_output_folder(("enrichment.json",), caches=("spin_cache",))
 def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
                    centroid_names=None, annot_lh=None, sphere_lh=None, annot_rh=None,
@@ -216,15 +257,18 @@ def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
                    spin_method: str = "alexander-bloch", min_size: int = 5, max_size: int = 500,
                    redundancy: str | None = "kappa", redundancy_threshold: float = 0.3,
                    top: int = 15, random_state=0, spin_cache=None,
-                   duplicate_genes: str = "drop") -> EnrichmentOutputs:
+                   duplicate_genes: str = "drop", ranking=None,
+                   ranking_column: str | None = None) -> EnrichmentOutputs:
     """GSEA, ORA and spatially constrained enrichment of a brain map's gene ranking.
 
     Parameters
     ----------
-    brain_map : str, os.PathLike or (n_regions,) pandas.Series
+    brain_map : str, os.PathLike or (n_regions,) pandas.Series, or None
         Regional map table (see :func:`~graymatter.workflows.transcriptomics.read_brain_map`).
-    expression : str, os.PathLike or (n_regions, n_genes) pandas.DataFrame
-        Expression file, DataFrame, or registry name (e.g. ``"ahba-dk83"``).
+        None when ``ranking`` is given.
+    expression : str, os.PathLike or (n_regions, n_genes) pandas.DataFrame, or None
+        Expression file, DataFrame, or registry name (e.g. ``"ahba-dk83"``). None when
+        ``ranking`` is given.
     gene_sets : str, os.PathLike, GeneSets or mapping
         Registry name (``"celltypes-seidlitz2020"``, ``"go-bp-2021"``, ``"genesets-lake"``...),
         GMT file, or gene,set CSV (see :func:`load_gene_sets`).
@@ -259,6 +303,14 @@ def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
         the GSEA permutations and the classic null, in that order.
     spin_cache : str or os.PathLike, optional
     duplicate_genes : {"drop", "error"}, default="drop"
+    ranking : str, os.PathLike or pandas.Series, optional
+        A pre-ranked gene list instead of a map and expression: a GSEA ``.rnk`` file or a
+        gene,score CSV/TSV (see :func:`graymatter.transcriptomics.ranking.read_ranking`), or a
+        Series of scores indexed by gene. GSEA runs on it with the same seed stream as for a
+        map's PLS1 weights (so the same ranking gives the same table), ORA uses its genes as
+        background, and the spatial analysis, which needs a map, is skipped.
+    ranking_column : str, optional
+        Score column of a ``ranking`` table (default: its only non-gene column, or ``score``).
 
     Returns
     -------
@@ -298,24 +350,20 @@ def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
         raise InputError(f"redundancy must be 'kappa', 'jaccard' or None; got {redundancy!r}")
     sets, sets_info = load_gene_sets(gene_sets)
     lists, list_records = read_gene_lists(gene_lists)
-    ymap = read_brain_map(brain_map, region_column=region_column, value_column=map_column)
-    expr, expr_info = load_expression(expression, duplicate_genes)
-    y, X, report = match_regions(ymap, expr, hemisphere=hemisphere)
     spin_seed, gsea_seed, classic_seed = np.random.SeedSequence(random_state).spawn(3)
-
-    frames = centroid_frames(centroids, centroid_names, annot_lh, sphere_lh, annot_rh,
-                              sphere_rh, expr)
-    nulls, no_centroid = None, []
-    if frames and n_spins > 0:
-        y, X, nulls, no_centroid = _spin_nulls(y, X, frames, n_spins, spin_method, spin_seed,
-                                               spin_cache)
+    given = ranking is not None
+    if given:
+        ranking, inputs = _given_ranking(ranking, ranking_column, brain_map, expression,
+                                         (centroids, annot_lh, annot_rh))
+        y = X = nulls = report = None
+        no_centroid = []
     else:
-        warnings.warn("spatial enrichment skipped: " + (
-            "n_spins=0" if frames else "no centroids given (centroids= or annot/sphere pairs)")
-            + "; only classic p-values, which ignore spatial autocorrelation, are reported",
-            GraymatterWarning, stacklevel=2)
-
-    ranking = gene_scores(X, y, score="pls1_weight")
+        y, X, nulls, report, no_centroid, inputs = _map_inputs(
+            brain_map, expression, hemisphere, region_column, map_column, duplicate_genes,
+            (centroids, centroid_names, annot_lh, sphere_lh, annot_rh, sphere_rh),
+            (n_spins, spin_method, spin_seed, spin_cache))
+        ranking = gene_scores(X, y, score="pls1_weight")
+    score_name = "score" if given else "pls1_weight"
     background = list(ranking.index)
     gsea = gsea_prerank(ranking, sets, n_perm=int(n_perm), min_size=min_size,
                         max_size=max_size, random_state=np.random.default_rng(gsea_seed))
@@ -341,7 +389,7 @@ def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
 
     out.mkdir(parents=True, exist_ok=True)
     files = {"gene_ranking": write_tsv(out / "gene_ranking.tsv", ranking.rename(
-                 "pls1_weight").rename_axis("gene").sort_values(ascending=False).to_frame()),
+                 score_name).rename_axis("gene").sort_values(ascending=False).to_frame()),
              "gsea": write_tsv(out / "gsea.tsv", gsea.table),
              "gene_set_restriction": write_tsv(out / "gene_set_restriction.tsv",
                                                gsea.restriction)}
@@ -356,18 +404,17 @@ def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
         files[f"ora_{slug}"] = write_tsv(out / f"ora_{slug}.tsv", table, index=False)
     if spatial is not None:
         files["spatial_enrichment"] = write_tsv(out / "spatial_enrichment.tsv", spatial)
-    panels = {"GSEA (PLS1 weights)": bubble_frame(gsea.table, kind="gsea", top=top)}
+    panels = {"GSEA (given ranking)" if given else "GSEA (PLS1 weights)":
+              bubble_frame(gsea.table, kind="gsea", top=top)}
     panels.update({f"ORA {name}": bubble_frame(t, kind="ora", top=top)
                    for name, t in ora_tables.items()})
     fig = plot_enrichment_bubbles(panels, title=f"Enrichment: {Path(str(sets.source)).name}")
     files["bubbles_png"] = save_figure(fig, out / "enrichment_bubbles.png")
     files["bubbles_svg"] = save_figure(fig, out / "enrichment_bubbles.svg")
 
-    inputs = {"expression": expr_info, "gene_sets": sets_info,
-              "gene_lists": {n: list_records.get(n, {"source": "list", "n_genes": len(g)})
-                             for n, g in lists.items()}}
-    if not isinstance(brain_map, pd.Series):
-        inputs["brain_map"] = input_record(brain_map)
+    inputs.update({"gene_sets": sets_info,
+                   "gene_lists": {n: list_records.get(n, {"source": "list", "n_genes": len(g)})
+                                  for n, g in lists.items()}})
     for key, value in dict(centroids=centroids, annot_lh=annot_lh, sphere_lh=sphere_lh,
                            annot_rh=annot_rh, sphere_rh=sphere_rh).items():
         if value is not None:
@@ -375,18 +422,19 @@ def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
     summary = {
         "analysis": "gene-set enrichment of a brain map: GSEA prerank, ORA, spatial-null "
                     "category scores",
-        "n_regions": int(len(y)), "n_genes": int(len(ranking)),
+        "n_regions": None if given else int(len(y)), "n_genes": int(len(ranking)),
         "n_sets_tested": {"gsea": int(len(gsea.table)),
                           "spatial": None if spatial is None else int(len(spatial)),
                           **{f"ora_{n}": int(len(t)) for n, t in ora_tables.items()}},
         "ora_skipped": skipped,
-        "match_report": {**report.to_dict(), "dropped_no_centroid": list(no_centroid)},
+        "match_report": None if given else {**report.to_dict(),
+                                            "dropped_no_centroid": list(no_centroid)},
         "parameters": dict(hemisphere=hemisphere, region_column=region_column,
                            map_column=map_column, n_perm=n_perm, n_spins=n_spins,
                            spin_method=spin_method, min_size=min_size, max_size=max_size,
                            redundancy=redundancy, redundancy_threshold=redundancy_threshold,
                            random_state=random_state, duplicate_genes=duplicate_genes,
-                           ranking="pls1_weight",
+                           ranking="given" if given else "pls1_weight",
                            seeds="SeedSequence(random_state).spawn(3): rotations, GSEA, "
                                  "classic null"),
         "inputs": inputs,
@@ -398,5 +446,6 @@ def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
     }
     files["summary"] = write_json(out / "enrichment.json", summary)
     logger.info("enrichment: wrote %d files to %s", len(files), out)
-    return EnrichmentOutputs(ranking=ranking, regions=list(y.index), gsea=gsea, ora=ora_tables,
+    return EnrichmentOutputs(ranking=ranking, regions=[] if given else list(y.index),
+                             gsea=gsea, ora=ora_tables,
                              spatial=spatial, nulls=nulls, files=files, summary=summary)

@@ -121,7 +121,8 @@ def _load_regions(subject_ids, regions, id_column, dtype, inputs):
         table, what = regions, "regions table"
     else:
         table, what = read_regions(regions, id_column=id_column), f"regions table '{regions}'"
-        inputs["regions"] = input_record(regions)
+        inputs["regions"] = ([input_record(p) for p in regions]
+                             if isinstance(regions, (list, tuple)) else input_record(regions))
     ids = match_subjects(subject_ids, [str(i) for i in table.index], what=what)
     table = table.copy()
     table.index = table.index.map(str)
@@ -163,7 +164,7 @@ def run_glm(
     contrasts: Mapping[str, str | Sequence[str]],
     out_dir: str | os.PathLike,
     images: str | Sequence | Mapping | None = None,
-    regions: str | os.PathLike | pd.DataFrame | None = None,
+    regions: str | os.PathLike | list | pd.DataFrame | None = None,
     mask: str | os.PathLike | None = None,
     levels: Mapping[str, Sequence[str]] | None = None,
     center: bool = True,
@@ -194,8 +195,10 @@ def run_glm(
         Output folder (created).
     images : glob pattern, sequence of paths or mapping id -> path, optional
         Voxel data: one 3-D NIfTI per subject (e.g. CAT12 ``mwp1*.nii``). Give this or ``regions``.
-    regions : path or pandas.DataFrame, optional
-        Region data: a subjects x regions table (CSV/TSV) with an id column.
+    regions : path, list of paths or pandas.DataFrame, optional
+        Region data: a subjects x regions table (CSV/TSV) with an id column, or FreeSurfer
+        ``asegstats2table`` / ``aparcstats2table`` outputs (one per hemisphere), read by
+        :func:`graymatter.io.regions.read_regions`.
     mask : path, optional
         Analysis mask for voxel data; default: nilearn's MNI152 gray-matter mask resampled to the
         data grid.

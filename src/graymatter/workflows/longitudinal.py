@@ -111,11 +111,12 @@ def _read_table(source, name: str, id_column, inputs: dict) -> pd.DataFrame:
         table.index = table.index.map(str)
         inputs[name] = {"source": "DataFrame", "shape": list(table.shape)}
         return table
-    if not isinstance(source, (str, os.PathLike)):
+    several = isinstance(source, (list, tuple))  # FreeSurfer tables, one per hemisphere
+    if not (several or isinstance(source, (str, os.PathLike))):
         raise InputError(f"{name} must be a path to a subjects x regions table (CSV/TSV) or a "
                          f"pandas DataFrame, got {type(source).__name__}.")
     table = read_regions(source, id_column=id_column)
-    inputs[name] = input_record(source)
+    inputs[name] = [input_record(p) for p in source] if several else input_record(source)
     return table
 
 
@@ -307,7 +308,8 @@ def run_regional(participants, *, regions, model: str, contrasts, out_dir,
     if columns is not None:
         inputs: dict = {}
         table = select_columns(_read_table(regions, "regions", id_column, inputs), columns)
-        record = {**inputs["regions"], "columns": columns,
+        source = inputs["regions"]
+        record = {**(source if isinstance(source, dict) else {"files": source}), "columns": columns,
                   "selected": [str(c) for c in table.columns]}
         regions = table
     out = run_glm(participants, regions=regions, model=model, contrasts=contrasts,
