@@ -1,6 +1,6 @@
 """Imports only go down the package's layers, and no two subpackages import each other.
 
-The layers, lowest first (docs/architecture.md): errors and the package root; io and parallel;
+The layers, lowest first: errors and the package root; io and parallel;
 stats, datasets and preprocess; transcriptomics; report and config; workflows; commands; cli;
 __main__. A module may import from a lower layer only: subpackages in one layer are independent.
 Every import counts, including those inside functions and ``if TYPE_CHECKING:`` blocks, because
@@ -78,7 +78,7 @@ def check_layers(root: Path, layers: dict[str, int]) -> list[str]:
         here = _part(module, package)
         if here not in layers:
             problems.append(f"{module} ({path}) is in {here!r}, which has no layer: add it to "
-                            "LAYERS in tests/test_import_layers.py and docs/architecture.md")
+                            "LAYERS in tests/test_import_layers.py")
             continue
         for target, line in _imports(module, path):
             there = _part(target, package)
