@@ -15,6 +15,7 @@ from graymatter.stats import permutation as perm_mod
 from graymatter.stats.glm import MassUnivariateGLM
 from graymatter.stats.multiple import fwe_p_from_null
 from graymatter.stats.permutation import PermutationResult, PermutationStatistic, permutation_test
+from graymatter.stats.relabel import draw_relabellings
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -65,7 +66,7 @@ def naive_maps(Y, X, C, kind, method, transforms):
 
 def drawn(method, n, n_perm, seed, blocks=None):
     codes = None if blocks is None else np.unique(np.asarray(blocks).astype(str), return_inverse=True)[1]
-    return perm_mod._draw_transforms(method, n, n_perm, codes, np.random.default_rng(seed), False)
+    return draw_relabellings(method, n, n_perm, codes, np.random.default_rng(seed), False)
 
 
 def two_group_design(rng, n=24, n_cov=2):

@@ -131,7 +131,7 @@ def test_real_data_run_equals_the_underlying_functions(enigma, tmp_path):
     assert len(summary["inputs"]["brain_map"]["sha256"]) == 64
     assert summary["parameters"]["n_perm"] == 500 and summary["parameters"]["random_state"] == 3
     assert summary["n_sets_tested"]["spatial"] == 7
-    assert "numpy" in summary["versions"]
+    assert "numpy" in summary["software"]
     print("\nENIGMA-MDD CT d x AHBA DK x Seidlitz (68 regions, 100 spins):\n"
           + spatial[["score", "p_classic", "p_spatial"]].to_string())
 

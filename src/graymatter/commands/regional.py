@@ -12,9 +12,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ..cli import add_model_options, model_options
 from ..errors import InputError
-from .options import seed
+from .options import add_model_options, model_options, seed
 
 _TOP = 5  # regions listed in the printed summaries
 

@@ -26,7 +26,6 @@ import pandas as pd
 
 from ..errors import InputError, format_choices
 from ..io.freesurfer_regions import DK_REGIONS
-from ..transcriptomics.genesets import GeneSets
 from .simulate_longitudinal import LongitudinalCohort, simulate_longitudinal_cohort
 
 __all__ = ["DK_REGIONS", "CHANGED_REGIONS", "PLANTED_CELL_TYPE", "PLANTED_GO_TERM", "DEMO_LINK",
@@ -175,16 +174,19 @@ class SimulatedExpression:
     ----------
     expression : (n_regions, n_genes) pandas.DataFrame
         Values in 0..1, index ``lh_bankssts`` ..., genes ``SIMG00001`` ...
-    cell_types : GeneSets
-        Seven classes named as Seidlitz et al. 2020's; :data:`PLANTED_CELL_TYPE` is planted.
-    go : GeneSets
-        GO-like sets; :data:`PLANTED_GO_TERM` overlaps the planted genes.
+    cell_types : dict of str to list of str
+        Seven classes named as Seidlitz et al. 2020's (class -> genes); :data:`PLANTED_CELL_TYPE`
+        is planted.
+    go : dict of str to list of str
+        GO-like sets (term -> genes, no repeats); :data:`PLANTED_GO_TERM` overlaps the planted
+        genes. Plain dicts keep this module below :mod:`graymatter.transcriptomics`: the
+        caller wraps them in :class:`~graymatter.transcriptomics.genesets.GeneSets`.
     planted_genes : list of str
     """
 
     expression: pd.DataFrame
-    cell_types: GeneSets
-    go: GeneSets
+    cell_types: dict
+    go: dict
     planted_genes: list
 
 
@@ -218,7 +220,7 @@ def simulate_expression(centroids: pd.DataFrame, changed_regions, *, n_genes: in
     Examples
     --------
     >>> sim = simulate_expression(dk_centroids(("lh",)), ["lh_insula", "lh_fusiform"], n_genes=900)
-    >>> sim.expression.shape, sim.cell_types.names()[3]
+    >>> sim.expression.shape, list(sim.cell_types)[3]
     ((34, 900), 'Neuro-Ex')
     """
     unknown = [r for r in changed_regions if r not in set(centroids.index)]
@@ -253,8 +255,5 @@ def simulate_expression(centroids: pd.DataFrame, changed_regions, *, n_genes: in
         size = int(rng.integers(15, 151))
         go[f"SIMULATED_GO_{i + 2:04d} random term"] = [genes[g] for g in
                                                        rng.choice(n_genes, size, replace=False)]
-    go_sets = GeneSets({k: list(dict.fromkeys(v)) for k, v in go.items()},
-                       {k: "SIMULATED" for k in go}, "simulated GO-like sets")
-    cells = GeneSets(classes, {c: f"SIMULATED stand-in for {c}" for c in classes},
-                     "simulated cell-type classes")
-    return SimulatedExpression(expression, cells, go_sets, list(planted))
+    go = {k: list(dict.fromkeys(v)) for k, v in go.items()}
+    return SimulatedExpression(expression, classes, go, list(planted))

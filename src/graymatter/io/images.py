@@ -13,7 +13,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from graymatter.datasets.templates import mask_to_grid, template_overlap
+from graymatter.io.templates import mask_to_grid, template_overlap
 from graymatter.errors import GraymatterWarning, InputError, format_choices
 from graymatter.io.participants import match_subjects
 
@@ -406,7 +406,7 @@ def load_image_matrix(paths: Sequence, *, mask=None, dtype="float64", atol: floa
         with one volume counts as 3-D.
     mask : None, str, os.PathLike, nibabel image or numpy.ndarray of bool, default=None
         Voxels to keep. None: the MNI152 gray-matter mask on the images' grid
-        (:func:`graymatter.datasets.templates.default_gm_mask`). An image on another grid is
+        (:func:`graymatter.io.templates.default_gm_mask`). An image on another grid is
         resampled with nearest-neighbour interpolation. Voxels > 0 are kept.
     dtype : str or numpy.dtype, default="float64"
         Floating dtype of the matrix (``"float32"`` halves memory).

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import numbers
+import os
 import platform
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -115,4 +120,92 @@ def input_record(path) -> dict:
             "bytes": path.stat().st_size}
 
 
-__all__ = ["sha256_file", "package_versions", "software_versions", "input_record", "PACKAGES"]
+#: Top-level keys every provenance record has (:func:`provenance_record`), in this order.
+PROVENANCE_KEYS = ("step", "graymatter_version", "created", "command_line", "software",
+                   "random_state", "parameters", "inputs", "outputs")
+
+
+def cli_command_line() -> list[str] | None:
+    """The command line as a list when running as the ``graymatter`` program, else None.
+
+    ``python -m graymatter`` counts too; a run from Python (the API, pytest, a notebook) has no
+    graymatter command line, so None is recorded rather than the host program's arguments.
+    """
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if program is not None and (program.name == "graymatter" or (
+            program.name == "__main__.py" and program.parent.name == "graymatter")):
+        return [str(a) for a in sys.argv]
+    return None
+
+
+def _inputs(inputs: Mapping) -> dict:
+    """Paths become :func:`input_record` dicts; records are kept; mappings of records recurse."""
+    out = {}
+    for name, value in inputs.items():
+        if isinstance(value, (str, os.PathLike)):
+            out[str(name)] = input_record(value)
+        elif isinstance(value, Mapping) and value and all(
+                isinstance(v, (Mapping, os.PathLike)) for v in value.values()):
+            out[str(name)] = _inputs(value)  # e.g. subject -> image
+        elif isinstance(value, Mapping):
+            out[str(name)] = dict(value)  # a record: path, sha256, bytes, and what else it says
+        else:
+            raise InputError(f"provenance input {name!r} must be a file path, a record (dict) or "
+                             f"a mapping of them; got {type(value).__name__}.")
+    return out
+
+
+def provenance_record(*, step: str, parameters: Mapping, inputs: Mapping,
+                      outputs: Mapping | None = None, command_line: Sequence[str] | None = None,
+                      random_state=None, extra_software: bool = False) -> dict:
+    """The provenance every graymatter sidecar starts with: one builder, fixed keys.
+
+    Parameters
+    ----------
+    step : str
+        What wrote the record (e.g. ``"glm"``, ``"paired_change"``, ``"preprocess"``).
+    parameters : mapping
+        The settings that shaped the outputs (JSON-able).
+    inputs : mapping
+        Name -> file path (hashed here), a record such as an :func:`input_record` dict (kept as
+        it is, with any extra fields) or a mapping of such (e.g. subject -> image record).
+    outputs : mapping, optional
+        Name -> file name or a record of the file (default: ``{}``).
+    command_line : sequence of str, optional
+        Default: :func:`cli_command_line` (None outside the ``graymatter`` program).
+    random_state : int or None, optional
+        The seed that makes the run reproducible (None: nothing random, or unseeded).
+    extra_software : bool, default=False
+        Also record the optional packages (:data:`EXTRA_PACKAGES`).
+
+    Returns
+    -------
+    record : dict
+        Keys :data:`PROVENANCE_KEYS`; the caller adds its own results after them.
+
+    Examples
+    --------
+    >>> rec = provenance_record(step="demo", parameters={"n_perm": 10}, inputs={})
+    >>> tuple(rec) == PROVENANCE_KEYS, rec["parameters"]
+    (True, {'n_perm': 10})
+    """
+    from graymatter import __version__
+
+    if command_line is None:
+        command_line = cli_command_line()
+    if isinstance(random_state, numbers.Integral):
+        random_state = int(random_state)
+    elif random_state is not None and not isinstance(random_state, str):
+        random_state = repr(random_state)  # a Generator: keep something readable, not a crash
+    return {"step": str(step), "graymatter_version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command_line": None if command_line is None else [str(a) for a in command_line],
+            "software": software_versions(extra=extra_software),
+            "random_state": random_state, "parameters": dict(parameters),
+            "inputs": _inputs(inputs),
+            "outputs": {str(k): (str(v) if isinstance(v, os.PathLike) else v)
+                        for k, v in (outputs or {}).items()}}
+
+
+__all__ = ["sha256_file", "package_versions", "software_versions", "input_record", "PACKAGES",
+           "PROVENANCE_KEYS", "cli_command_line", "provenance_record"]

@@ -26,7 +26,7 @@ import nibabel as nib
 import numpy as np
 from tqdm.auto import tqdm
 
-from graymatter.datasets.templates import mask_to_grid
+from graymatter.io.templates import mask_to_grid
 from graymatter.errors import InputError
 from graymatter.io.images import (MaskedGrid, check_template_space, degenerate,
                                   refuse_degenerate)

@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 
 from graymatter.io.atomic import write_json
-from graymatter.io.provenance import package_versions, sha256_file, software_versions
+from graymatter.io.provenance import package_versions, provenance_record, sha256_file
 
 logger = logging.getLogger("graymatter")
 
@@ -75,7 +75,7 @@ def invalidate(sidecar) -> None:
 
 def write_sidecar(sidecar, *, key: str, input_record: dict, parameters: dict,
                   outputs, extra: dict | None = None) -> Path:
-    """Record a finished subject: key, input, parameters, versions and each output's checksum.
+    """Record a finished subject: provenance (input, parameters, versions), key, outputs' checksums.
 
     Parameters
     ----------
@@ -100,9 +100,10 @@ def write_sidecar(sidecar, *, key: str, input_record: dict, parameters: dict,
         path = Path(path)
         files[str(path.relative_to(sidecar.parent))] = {"sha256": sha256_file(path),
                                                        "bytes": path.stat().st_size}
-    record = {"cache_key": key, "input": input_record, "parameters": parameters,
-              "versions": {**software_versions(), **package_versions(KEY_PACKAGES)},
-              "outputs": files}
+    record = {**provenance_record(step="preprocess", parameters=parameters,
+                                  inputs={"t1": input_record}, outputs=files,
+                                  extra_software=True),
+              "cache_key": key}
     record.update(extra or {})
     return write_json(sidecar, record)
 

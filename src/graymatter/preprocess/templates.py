@@ -9,7 +9,7 @@ from functools import lru_cache
 import nibabel as nib
 import numpy as np
 
-from graymatter.datasets.templates import mni_grid
+from graymatter.io.templates import mni_grid
 
 #: Template space of nilearn's MNI152 images: ICBM152 2009, release a, asymmetric.
 SPACE = "MNI152NLin2009aAsym"
@@ -61,7 +61,7 @@ def load_templates(resolution_mm: float = 1.5) -> TemplateSet:
     ----------
     resolution_mm : float
         Output voxel size: 1.5 (CAT12's 121 x 145 x 121), 2 or 1 (see
-        :func:`graymatter.datasets.templates.mni_grid`).
+        :func:`graymatter.io.templates.mni_grid`).
 
     Returns
     -------

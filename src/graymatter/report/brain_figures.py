@@ -323,7 +323,7 @@ def write_contrast_figures(glm, contrast: str, *, out_dir: str | os.PathLike | N
     >>> figs.files["glass_brain.png"]  # doctest: +SKIP
     PosixPath('results/contrast-HCgtMDD_glassbrain.png')
     """
-    from ..workflows.glm import contrast_slug
+    from ..io.naming import contrast_slug
 
     allowed = ("png", "svg", "pdf")
     bad = [f for f in formats if f not in allowed]

@@ -18,7 +18,7 @@ import pandas as pd
 
 from graymatter.errors import InputError
 from graymatter.io.atomic import write_tsv
-from graymatter.stats.peaks import _check_grid, _cluster_vector, _vector, cluster_peaks
+from graymatter.stats.peaks import check_grid, cluster_label_vector, cluster_peaks, grid_vector
 
 logger = logging.getLogger("graymatter")
 
@@ -140,12 +140,12 @@ def cluster_table(stat, grid, labels, *, contrast: str,
     ...                       atlas=load_atlas())  # doctest: +SKIP
     >>> print(format_cluster_table(table))  # doctest: +SKIP
     """
-    _check_grid(grid)
+    check_grid(grid)
     if not isinstance(contrast, str) or not contrast.strip():
         raise InputError(f"contrast must be a non-empty name, e.g. 'TRD > nonTRD'; found "
                          f"{contrast!r}.")
-    stat = _vector(stat, grid, "stat").astype(np.float64)
-    labels = _cluster_vector(labels, grid)
+    stat = grid_vector(stat, grid, "stat").astype(np.float64)
+    labels = cluster_label_vector(labels, grid)
     n_clusters = int(labels.max()) if labels.size else 0
     cluster_cols = _per_cluster(cluster_p, n_clusters)
     peak_maps = {}
@@ -156,7 +156,7 @@ def cluster_table(stat, grid, labels, *, contrast: str,
             raise InputError(f"peak_values name {key!r} gives column {column!r}, which the "
                              f"table already has ({', '.join([*fixed, *peak_maps])}); rename "
                              "it.")
-        peak_maps[column] = _vector(values, grid, f"peak_values[{key!r}]")
+        peak_maps[column] = grid_vector(values, grid, f"peak_values[{key!r}]")
     columns = _table_columns(stat_name, list(cluster_cols), list(peak_maps))
     stat_column = _peak_column(stat_name)
 

@@ -348,7 +348,8 @@ def _provenance(outputs, sidecar: dict, seconds: float) -> dict:
     command = sidecar.get("command_line")
     return {"software": sidecar.get("software", {}), "inputs": inputs, "images": [],
             "random_seed": outputs.spec.random_state,
-            "command_line": command or "not run from the command line (Python API)",
+            "command_line": (" ".join(command) if isinstance(command, list) else command)
+                            or "not run from the command line (Python API)",
             "run_time": f"{sidecar.get('run_time_s', outputs.seconds):.1f} s (analysis)",
             "created": sidecar.get("created", ""),
             "study_file": str(source) if source else None, "study_text": study_text,

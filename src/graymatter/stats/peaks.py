@@ -24,13 +24,43 @@ def _structure(connectivity) -> np.ndarray:
     return ndimage.generate_binary_structure(3, _CONNECTIVITY[connectivity])
 
 
-def _check_grid(grid) -> None:
+def check_grid(grid) -> None:
+    """Refuse anything but a :class:`~graymatter.io.images.MaskedGrid`-like grid.
+
+    Parameters
+    ----------
+    grid : object
+        Must have ``mask``, ``affine`` and ``n_voxels``.
+
+    Raises
+    ------
+    InputError
+        One of those attributes is missing.
+    """
     if not all(hasattr(grid, a) for a in ("mask", "affine", "n_voxels")):
         raise InputError("grid must be a graymatter.io.images.MaskedGrid (with .mask, .affine "
                          f"and .n_voxels); found {type(grid).__name__}.")
 
 
-def _vector(values, grid, name: str) -> np.ndarray:
+def grid_vector(values, grid, name: str) -> np.ndarray:
+    """A map as a vector over the grid's in-mask voxels, checked for length.
+
+    Parameters
+    ----------
+    values : array-like, shape (n_voxels,)
+    grid : graymatter.io.images.MaskedGrid
+    name : str
+        How the error message names ``values``.
+
+    Returns
+    -------
+    values : numpy.ndarray, shape (n_voxels,)
+
+    Raises
+    ------
+    InputError
+        ``values`` has another shape.
+    """
     values = np.asarray(values)
     if values.shape != (grid.n_voxels,):
         raise InputError(f"{name} must have shape (n_voxels,) = ({grid.n_voxels},), one value per "
@@ -39,8 +69,24 @@ def _vector(values, grid, name: str) -> np.ndarray:
     return values
 
 
-def _cluster_vector(labels, grid) -> np.ndarray:
-    labels = _vector(labels, grid, "labels")
+def cluster_label_vector(labels, grid) -> np.ndarray:
+    """Cluster labels (0 = none, 1..K) over the grid's in-mask voxels, as int64.
+
+    Parameters
+    ----------
+    labels : array-like of int (or integral float), shape (n_voxels,)
+    grid : graymatter.io.images.MaskedGrid
+
+    Returns
+    -------
+    labels : numpy.ndarray of int64, shape (n_voxels,)
+
+    Raises
+    ------
+    InputError
+        Wrong length, non-integer, NaN or negative labels.
+    """
+    labels = grid_vector(labels, grid, "labels")
     if labels.dtype.kind == "b" or labels.dtype.kind not in "iuf":
         raise InputError(f"labels must hold integer cluster ids (0 = none, 1..K); found dtype "
                          f"{labels.dtype}.")
@@ -133,12 +179,12 @@ def local_maxima(values, grid, *, mask_voxels=None, connectivity: int = 26) -> n
     >>> local_maxima(np.array([1.0, 3.0, 2.0, 2.0, 5.0]), grid)
     array([4, 1])
     """
-    _check_grid(grid)
+    check_grid(grid)
     structure = _structure(connectivity)
-    values = _vector(values, grid, "values").astype(np.float64)
+    values = grid_vector(values, grid, "values").astype(np.float64)
     region = np.isfinite(values)
     if mask_voxels is not None:
-        mask_voxels = _vector(mask_voxels, grid, "mask_voxels")
+        mask_voxels = grid_vector(mask_voxels, grid, "mask_voxels")
         if mask_voxels.dtype.kind != "b":
             raise InputError(f"mask_voxels must be a boolean vector (True = search this voxel); "
                              f"found dtype {mask_voxels.dtype}.")
@@ -221,7 +267,7 @@ def cluster_peaks(values, grid, labels, *, max_peaks: int = 3,
 
     The maximum at x = 12 mm (value 3) lies 6 mm from the highest peak, so it is not reported.
     """
-    _check_grid(grid)
+    check_grid(grid)
     if isinstance(max_peaks, bool) or not isinstance(max_peaks, (int, np.integer)) \
             or max_peaks < 1:
         raise InputError(f"max_peaks must be a positive integer (SPM reports 3 per cluster); "
@@ -233,8 +279,8 @@ def cluster_peaks(values, grid, labels, *, max_peaks: int = 3,
     if not np.isfinite(min_distance_mm) or min_distance_mm < 0:
         raise InputError(f"min_distance_mm must be a distance in mm >= 0 (SPM uses 8); found "
                          f"{min_distance_mm!r}.")
-    values = _vector(values, grid, "values").astype(np.float64)
-    labels = _cluster_vector(labels, grid)
+    values = grid_vector(values, grid, "values").astype(np.float64)
+    labels = cluster_label_vector(labels, grid)
     structure = _structure(26)
     volume = np.full(grid.mask.shape, np.nan)
     volume[grid.mask] = values
@@ -260,4 +306,4 @@ def cluster_peaks(values, grid, labels, *, max_peaks: int = 3,
                          "x": float, "y": float, "z": float, "value": float})
 
 
-__all__ = ["local_maxima", "cluster_peaks"]
+__all__ = ["local_maxima", "cluster_peaks", "check_grid", "grid_vector", "cluster_label_vector"]

@@ -20,9 +20,7 @@ of relabellings. For small samples ``E = W Ẽ``, with ``W`` an orthonormal basi
 
 from __future__ import annotations
 
-import itertools
 import logging
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ from graymatter.errors import ContrastError, GraymatterWarning, InputError, form
 from graymatter.parallel import as_executor
 from graymatter.stats.glm import MassUnivariateGLM
 from graymatter.stats.multiple import TIE_RTOL, fwe_p_from_null
+from graymatter.stats.relabel import block_codes, draw_relabellings, n_relabellings
 
 __all__ = ["PermutationStatistic", "PermutationResult", "permutation_test", "default_batch_size",
            "permutation_memory", "auto_method"]
@@ -149,16 +148,6 @@ def _as_contrast(contrast, p: int) -> tuple[str, np.ndarray]:
     raise ContrastError(f"contrast must be a ({p},) t vector or a (q, {p}) F matrix, got shape {C.shape}.")
 
 
-def _check_blocks(blocks, n: int) -> np.ndarray | None:
-    if blocks is None:
-        return None
-    labels = np.asarray(blocks)
-    if labels.ndim != 1 or labels.shape[0] != n:
-        raise InputError(f"blocks must hold one label per subject: expected shape ({n},), got "
-                         f"{labels.shape}. Pass the exchangeability block of each row of Y.")
-    return np.unique(labels.astype(str), return_inverse=True)[1]
-
-
 def _orth(A: np.ndarray, rank: int | None = None, rtol: float = 1e-10) -> np.ndarray:
     """Orthonormal basis (n, k) of col(A); ``rank`` forces k, else singular values > rtol * s_max."""
     if A.shape[1] == 0:
@@ -167,39 +156,6 @@ def _orth(A: np.ndarray, rank: int | None = None, rtol: float = 1e-10) -> np.nda
     if rank is None:
         rank = int(np.sum(s > rtol * max(s[0], np.finfo(float).tiny)))
     return u[:, :rank]
-
-
-# ----------------------------------------------------------------------------- relabellings
-def _n_distinct(method: str, n: int, codes: np.ndarray | None) -> int:
-    if method == "sign-flip":
-        return 2**n
-    sizes = np.bincount(codes) if codes is not None else [n]
-    return math.prod(math.factorial(int(k)) for k in sizes)
-
-
-def _draw_transforms(method: str, n: int, n_perm: int, codes: np.ndarray | None, rng,
-                     exhaustive: bool) -> np.ndarray:
-    """Relabellings as rows: (n_perm, n) int8 signs (sign-flip) or intp permutations ``perm``
-    meaning ``Y*_i = E[perm_i] + fit_i``. Exhaustive: every one except the identity, in a fixed order."""
-    if method == "sign-flip":
-        if exhaustive:
-            bits = (np.arange(1, 2**n)[:, None] >> np.arange(n)) & 1
-        else:
-            bits = rng.integers(0, 2, size=(n_perm, n), dtype=np.int8)
-        return (1 - 2 * bits).astype(np.int8)
-    groups = [np.arange(n)] if codes is None else [np.flatnonzero(codes == b) for b in range(codes.max() + 1)]
-    if exhaustive:
-        rows = []
-        for parts in itertools.product(*(itertools.permutations(g) for g in groups)):
-            perm = np.empty(n, dtype=np.intp)
-            for g, part in zip(groups, parts):
-                perm[g] = part
-            rows.append(perm)
-        return np.array(rows[1:], dtype=np.intp)  # the first product is the identity
-    perms = np.tile(np.arange(n, dtype=np.intp), (n_perm, 1))
-    for g in groups:
-        perms[:, g] = rng.permuted(np.tile(g, (n_perm, 1)), axis=1)
-    return perms
 
 
 # ----------------------------------------------------------------------------- the engine
@@ -524,7 +480,7 @@ def permutation_test(Y, X, contrast, *, n_perm: int = 5000, method: str = "auto"
         warnings.warn("The tested effect includes the constant (e.g. a one-sample mean), which "
                       "permutations leave unchanged: every permuted statistic equals the observed "
                       "one. Use method='sign-flip' (or 'auto').", GraymatterWarning, stacklevel=2)
-    codes = _check_blocks(blocks, n)
+    codes = block_codes(blocks, n)
     if codes is not None and method == "freedman-lane":
         labels = np.unique(np.asarray(blocks).astype(str))
         single = labels[np.bincount(codes) < 2]
@@ -533,7 +489,7 @@ def permutation_test(Y, X, contrast, *, n_perm: int = 5000, method: str = "auto"
                              "who cannot be permuted with anyone; merge them into other blocks or "
                              "drop them.")
 
-    n_distinct = _n_distinct(method, n, codes)
+    n_distinct = n_relabellings(method, n, codes)
     exhaustive = n_perm >= n_distinct - 1
     if exhaustive:
         if n_perm > n_distinct - 1:
@@ -542,7 +498,7 @@ def permutation_test(Y, X, contrast, *, n_perm: int = 5000, method: str = "auto"
                           "subjects; running all of them (exact test).", GraymatterWarning, stacklevel=2)
         n_perm = n_distinct - 1
     rng = np.random.default_rng(random_state)
-    transforms = _draw_transforms(method, n, n_perm, codes, rng, exhaustive)
+    transforms = draw_relabellings(method, n, n_perm, codes, rng, exhaustive)
 
     wd = np.dtype(dtype)
     m = valid.size

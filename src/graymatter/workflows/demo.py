@@ -160,7 +160,7 @@ def write_study_b_demo(folder: str | os.PathLike, *, n_perm: int = DEMO_N_PERM,
     """
     from ..datasets import study_b as sb
     from ..io.atomic import write_tsv
-    from ..transcriptomics.genesets import write_gmt
+    from ..transcriptomics.genesets import GeneSets, write_gmt
 
     folder = Path(folder)
     data = folder / "data"
@@ -188,10 +188,11 @@ def write_study_b_demo(folder: str | os.PathLike, *, n_perm: int = DEMO_N_PERM,
         sim = sb.simulate_expression(sb.dk_centroids(), sb.CHANGED_REGIONS,
                                      random_state=random_state)
         write_tsv(data / "expression_SIMULATED.tsv", sim.expression)
-        cells = pd.DataFrame([(g, c) for c, genes in sim.cell_types.sets.items() for g in genes],
+        cells = pd.DataFrame([(g, c) for c, genes in sim.cell_types.items() for g in genes],
                              columns=["gene", "class"])
         write_tsv(data / "celltypes_SIMULATED.tsv", cells, index=False)
-        write_gmt(sim.go, data / "go_SIMULATED.gmt")
+        write_gmt(GeneSets(sim.go, {k: "SIMULATED" for k in sim.go}, "simulated GO-like sets"),
+                  data / "go_SIMULATED.gmt")
         transcriptomics["expression"] = "data/expression_SIMULATED.tsv"
         gene_sets = [{"source": "data/celltypes_SIMULATED.tsv", "name": "cell_types",
                       "methods": ["gsea", "ora", "spatial"]},

@@ -32,7 +32,7 @@ from graymatter.datasets.registry import REGISTRY
 from graymatter.errors import GraymatterWarning, InputError, format_choices
 from graymatter.io.atomic import write_json, write_tsv
 from graymatter.io.outputs import owns_output_folder
-from graymatter.io.provenance import input_record, software_versions
+from graymatter.io.provenance import input_record, provenance_record
 from graymatter.transcriptomics.expression import match_regions
 from graymatter.transcriptomics.genesets import GeneSets, read_gene_table, read_gmt
 from graymatter.transcriptomics.gsea import GSEAResult, gsea_prerank
@@ -419,7 +419,18 @@ def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
                            annot_rh=annot_rh, sphere_rh=sphere_rh).items():
         if value is not None:
             inputs[key] = input_record(value)
+    parameters = dict(hemisphere=hemisphere, region_column=region_column,
+                      map_column=map_column, n_perm=n_perm, n_spins=n_spins,
+                      spin_method=spin_method, min_size=min_size, max_size=max_size,
+                      redundancy=redundancy, redundancy_threshold=redundancy_threshold,
+                      random_state=random_state, duplicate_genes=duplicate_genes,
+                      ranking="given" if given else "pls1_weight",
+                      seeds="SeedSequence(random_state).spawn(3): rotations, GSEA, "
+                            "classic null")
     summary = {
+        **provenance_record(step="enrichment", parameters=parameters, inputs=inputs,
+                            outputs={k: p.name for k, p in files.items()},
+                            random_state=random_state),
         "analysis": "gene-set enrichment of a brain map: GSEA prerank, ORA, spatial-null "
                     "category scores",
         "n_regions": None if given else int(len(y)), "n_genes": int(len(ranking)),
@@ -429,17 +440,7 @@ def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
         "ora_skipped": skipped,
         "match_report": None if given else {**report.to_dict(),
                                             "dropped_no_centroid": list(no_centroid)},
-        "parameters": dict(hemisphere=hemisphere, region_column=region_column,
-                           map_column=map_column, n_perm=n_perm, n_spins=n_spins,
-                           spin_method=spin_method, min_size=min_size, max_size=max_size,
-                           redundancy=redundancy, redundancy_threshold=redundancy_threshold,
-                           random_state=random_state, duplicate_genes=duplicate_genes,
-                           ranking="given" if given else "pls1_weight",
-                           seeds="SeedSequence(random_state).spawn(3): rotations, GSEA, "
-                                 "classic null"),
-        "inputs": inputs,
         "files": {k: p.name for k, p in files.items()},
-        "versions": software_versions(),
         "notes": "Permutation p = (1 + #{null as extreme}) / (1 + n). p_classic (random gene "
                  "sets) and GSEA's p ignore spatial autocorrelation and gene co-expression; "
                  "p_spatial uses spun maps (Fulcher et al. 2021).",

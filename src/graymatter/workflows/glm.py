@@ -8,24 +8,21 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import __version__
 from ..errors import InputError
 from ..io.atomic import save_image, write_json, write_tsv
 from ..io.images import MaskedGrid, find_images, load_image_matrix
+from ..io.naming import contrast_slug
 from ..io.outputs import output_folder
 from ..io.participants import match_subjects, read_participants
-from ..io.provenance import input_record, software_versions
+from ..io.provenance import input_record, provenance_record
 from ..io.regions import read_regions
 from ..report.figures import plot_design_matrix, save_figure
 from ..stats.contrasts import Contrast, parse_contrasts
@@ -37,26 +34,6 @@ logger = logging.getLogger("graymatter")
 
 #: The provenance sidecar, written last: its presence means the run finished.
 SIDECAR = "glm.json"
-
-_SYMBOLS = {">": "gt", "<": "lt", "+": "plus", "=": "eq"}
-
-
-def contrast_slug(name: str) -> str:
-    """Turn a contrast name into a file-name-safe label (``"HC > MDD"`` -> ``"HCgtMDD"``).
-
-    Letters and digits are kept, ``> < + =`` become ``gt lt plus eq``, other characters separate
-    words (joined in camel case), so the label is a valid BIDS entity value.
-    """
-    parts = re.split(r"([<>+=])", name)
-    label = ""
-    for part in parts:
-        if part in _SYMBOLS:
-            label += _SYMBOLS[part]
-            continue
-        for word in re.split(r"[^A-Za-z0-9]+", part):
-            if word:
-                label += word[:1].upper() + word[1:] if label else word
-    return label
 
 
 @dataclass
@@ -309,9 +286,12 @@ def _run_glm(participants, *, model, contrasts, out_dir, images, regions, mask, 
             files[slug] = write_tsv(out_dir / f"contrast-{slug}_stat.tsv", frame)
 
     sidecar = {
-        "graymatter_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command_line": sys.argv if Path(sys.argv[0]).name == "graymatter" else None,
+        **provenance_record(
+            step="glm", inputs=inputs,
+            parameters={"model": model, "levels": levels, "center": center,
+                        "id_column": id_column, "dtype": dtype, "chunk_size": chunk_size},
+            outputs={k: Path(v).name for k, v in files.items()},
+            random_state=inference.random_state if inference.enabled else None),
         "data": "voxels" if grid is not None else "regions",
         "n_subjects": len(subject_ids),
         "subjects": subject_ids,
@@ -325,8 +305,6 @@ def _run_glm(participants, *, model, contrasts, out_dir, images, regions, mask, 
         "contrasts": {c.name: {**c.to_dict(design.columns), "files_label": s}
                       for c, s in zip(parsed, slugs)},
         "inference": _inference_record(inference, inferred, smoothness),
-        "inputs": inputs,
-        "software": software_versions(),
         "run_time_s": round(time.perf_counter() - started, 3),
     }
     files["sidecar"] = write_json(out_dir / SIDECAR, sidecar)

@@ -21,18 +21,16 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import __version__
 from ..errors import InputError, format_choices
 from ..io.atomic import write_json, write_tsv
 from ..io.outputs import check_writable, owns_output_folder
 from ..io.participants import match_subjects, read_participants
-from ..io.provenance import input_record, software_versions
+from ..io.provenance import input_record, provenance_record
 from ..io.regions import read_regions
 from ..stats.paired import PairedResult, change_scores, paired_change
 from ..stats.pls import ClinicalPLSResult, clinical_pls
@@ -54,11 +52,6 @@ _OPTIMISM_NOTE = ("r is the in-sample correlation between fitted and observed cl
 
 
 # ================================================================================ helpers
-
-def _stamp() -> dict:
-    return {"graymatter_version": __version__,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-
 
 def select_columns(table: pd.DataFrame, patterns: str | Sequence[str] | None, *,
                    what: str = "regions table") -> pd.DataFrame:
@@ -247,15 +240,15 @@ def freesurfer_table(subjects_dir, *, out, annot: str = "aparc", measure: str = 
     write_tsv(out, wide)
     stem = out.name[:-len(".tsv.gz")] if out.name.endswith(".gz") else out.name[:-len(".tsv")]
     versions = sorted({r["version"] for r in records.values() if "version" in r})
-    sidecar = {**_stamp(), "analysis": "freesurfer_table",
-               "subjects_dir": str(root.resolve()),
-               "parameters": {"annot": annot, "measure": measure,
-                              "subjects": None if subjects is None else list(subjects),
-                              "missing": missing},
+    sidecar = {**provenance_record(
+                   step="freesurfer_table", inputs=records, outputs={"table": out.name},
+                   parameters={"annot": annot, "measure": measure,
+                               "subjects": None if subjects is None else list(subjects),
+                               "missing": missing}),
+               "analysis": "freesurfer_table", "subjects_dir": str(root.resolve()),
                "n_subjects": int(wide.shape[0]), "n_columns": int(wide.shape[1]),
                "subjects": [str(s) for s in wide.index], "table": input_record(out),
-               "freesurfer_versions": versions, "inputs": records,
-               "software": software_versions(),
+               "freesurfer_versions": versions,
                "run_time_s": round(time.perf_counter() - started, 3)}
     write_json(out.with_name(stem + ".json"), sidecar)
     logger.info("FreeSurfer table: %d subjects x %d columns -> %s", *wide.shape, out)
@@ -391,13 +384,16 @@ def run_longitudinal(participants, *, pre, post, out_dir, covariates_formula: st
     out_dir = Path(out_dir)
     write_tsv(out_dir / PAIRED_TABLE, result.table)
     record = result.to_dict()  # model, design, n_perm, two_sided, random_state
-    sidecar = {**_stamp(), **record,
-               "parameters": {"covariates_formula": covariates_formula, "n_jobs": n_jobs,
-                              "id_column": id_column, "session_pre": session_pre,
-                              "session_post": session_post, "columns": columns},
+    sidecar = {**provenance_record(
+                   step="paired_change", inputs=inputs, outputs={"table": PAIRED_TABLE},
+                   random_state=random_state,
+                   parameters={"covariates_formula": covariates_formula, "n_jobs": n_jobs,
+                               "id_column": id_column, "session_pre": session_pre,
+                               "session_post": session_post, "columns": columns}),
+               **record,
                "n_subjects": int(pre_t.shape[0]), "subjects": [str(s) for s in pre_t.index],
                "regions": [str(r) for r in result.table.index],
-               "table": PAIRED_TABLE, "inputs": inputs, "software": software_versions(),
+               "table": PAIRED_TABLE,
                "run_time_s": round(time.perf_counter() - started, 3)}
     write_json(out_dir / PAIRED_SIDECAR, sidecar)
     logger.info("paired change: %d subjects x %d regions -> %s", *pre_t.shape, out_dir)
@@ -501,19 +497,21 @@ def run_pls_clinical(participants, *, pre, post, clinical_pre: str, clinical_pos
                                 "cv_predicted": cv_pred},
                                index=pd.Index(delta.index, name="subject"))
     write_tsv(out_dir / PLS_PREDICTIONS, predictions)
-    summary = {**_stamp(), "analysis": "clinical_pls",
+    summary = {**provenance_record(
+                   step="clinical_pls", inputs=inputs, random_state=random_state,
+                   outputs={"regional": PLS_REGIONAL, "predictions": PLS_PREDICTIONS},
+                   parameters={"n_components": n_components, "n_perm": n_perm, "n_boot": n_boot,
+                               "cv": cv, "random_state": random_state, "id_column": id_column,
+                               "session_pre": session_pre, "session_post": session_post,
+                               "columns": columns}),
+               "analysis": "clinical_pls",
                "predictors": "regional change (post - pre)",
                "response": f"{clinical_post} - {clinical_pre}",
                **result.to_dict(), "p_explained_variance":
                    result.permutation.p_explained_variance.tolist(),
                "note": _OPTIMISM_NOTE,
-               "parameters": {"n_components": n_components, "n_perm": n_perm, "n_boot": n_boot,
-                              "cv": cv, "random_state": random_state, "id_column": id_column,
-                              "session_pre": session_pre, "session_post": session_post,
-                              "columns": columns},
                "subjects": [str(s) for s in delta.index], "n_regions": int(delta.shape[1]),
                "files": {"regional": PLS_REGIONAL, "predictions": PLS_PREDICTIONS},
-               "inputs": inputs, "software": software_versions(),
                "run_time_s": round(time.perf_counter() - started, 3)}
     write_json(out_dir / PLS_SUMMARY, summary)
     return result

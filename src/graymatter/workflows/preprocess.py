@@ -135,7 +135,7 @@ def run_preprocess(t1_files=None, *, bids_dir=None, out_dir, resolution_mm: floa
                                   threads_per_subject=int(threads_per_subject),
                                   random_state=int(random_state),
                                   syn_iterations=tuple(int(i) for i in syn_iterations))
-    from graymatter.datasets.templates import mni_grid
+    from graymatter.io.templates import mni_grid
 
     mni_grid(settings.resolution_mm)  # validates the resolution before any work
     out = check_writable(out_dir)  # before hours of registration, not after

@@ -19,7 +19,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from ..datasets.templates import mask_to_grid
+from ..io.templates import mask_to_grid
 from ..errors import InputError
 from ..io.images import MaskedGrid, find_images
 from ..io.provenance import input_record

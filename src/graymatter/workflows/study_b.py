@@ -18,23 +18,20 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import __version__
 from ..config import LongitudinalSpec, StudyFileError, load_longitudinal_study
 from ..errors import DesignError, GraymatterWarning
 from ..io.atomic import write_json, write_tsv
 from ..io.outputs import output_folder
 from ..io.participants import read_participants
-from ..io.provenance import input_record, software_versions
+from ..io.provenance import input_record, provenance_record
 from ..stats.paired import PairedResult
 from ..stats.pls import ClinicalPLSResult
 from ..transcriptomics.gene_pls import GenePLSResult
@@ -312,23 +309,22 @@ def _run_study_b(spec: LongitudinalSpec, progress: bool, executor) -> StudyBOutp
     for key in ("pre", "post"):
         if getattr(spec, key) is not None:
             inputs[key] = input_record(getattr(spec, key))
-    record = {"graymatter_version": __version__, "analysis": "study_b (longitudinal)",
-              "name": spec.name, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "command_line": " ".join(sys.argv), "random_state": spec.random_state,
-              "parameters": {"covariates": spec.covariates, "n_perm": spec.n_perm,
-                             "two_sided": spec.two_sided, "tiv": spec.tiv,
-                             "columns": spec.columns, "freesurfer": None if spec.freesurfer is None
-                             else {k: str(v) for k, v in spec.freesurfer.items()},
-                             "clinical_pls": spec.clinical_pls,
-                             "transcriptomics": None if spec.transcriptomics is None else
-                             {k: str(v) if isinstance(v, Path) else v
-                              for k, v in spec.transcriptomics.items()},
-                             "enrichment": None if spec.enrichment is None else
-                             {**spec.enrichment, "gene_sets": [
-                                 {**e, "path": str(e["path"])}
-                                 for e in spec.enrichment["gene_sets"]]}},
-              "datasets": spec.datasets, "results": summary, "inputs": inputs,
-              "software": software_versions(), "run_time_s": round(seconds, 3)}
+    record = {**provenance_record(
+                  step="study_b", inputs=inputs, random_state=spec.random_state,
+                  parameters={"covariates": spec.covariates, "n_perm": spec.n_perm,
+                              "two_sided": spec.two_sided, "tiv": spec.tiv,
+                              "columns": spec.columns, "freesurfer": None if spec.freesurfer is None
+                              else {k: str(v) for k, v in spec.freesurfer.items()},
+                              "clinical_pls": spec.clinical_pls,
+                              "transcriptomics": None if spec.transcriptomics is None else
+                              {k: str(v) if isinstance(v, Path) else v
+                               for k, v in spec.transcriptomics.items()},
+                              "enrichment": None if spec.enrichment is None else
+                              {**spec.enrichment, "gene_sets": [
+                                  {**e, "path": str(e["path"])}
+                                  for e in spec.enrichment["gene_sets"]]}}),
+              "analysis": "study_b (longitudinal)", "name": spec.name,
+              "datasets": spec.datasets, "results": summary, "run_time_s": round(seconds, 3)}
     write_json(out / SIDECAR, record)
     logger.info("Study B '%s' done in %.0f s: results in %s", spec.name, seconds, out)
     outputs = StudyBOutputs(spec=spec, paired=paired, clinical=clinical, transcriptomics=genes,

@@ -21,7 +21,7 @@ from graymatter.datasets.registry import REGISTRY
 from graymatter.errors import GraymatterWarning, InputError, format_choices
 from graymatter.io.atomic import write_json, write_text, write_tsv
 from graymatter.io.outputs import owns_output_folder
-from graymatter.io.provenance import input_record, software_versions
+from graymatter.io.provenance import input_record, provenance_record
 from graymatter.transcriptomics.expression import (match_regions, normalise_region_name,
                                                    read_expression)
 from graymatter.transcriptomics.gene_pls import GenePLSResult, gene_pls
@@ -324,12 +324,12 @@ def _write_outputs(out: Path, result: GenePLSResult, y: pd.Series, report, expr_
         if value is not None:
             inputs[key] = input_record(value)
     summary = {
+        **provenance_record(step="transcriptomics", parameters=params, inputs=inputs,
+                            outputs={p.stem: p.name for p in files},
+                            random_state=params.get("random_state")),
         "analysis": "imaging transcriptomics: PLS of gene expression onto a regional map",
         "results": result.to_dict(),
         "match_report": {**report.to_dict(), "dropped_no_centroid": list(no_centroid)},
-        "parameters": params,
-        "inputs": inputs,
-        "versions": software_versions(),
         "notes": ("p_spin counts (1 + #{null >= observed}) / (1 + n_spins). Bootstrap Z "
                   + ("resamples regions independently, ignoring spatial dependence between "
                      "regions: SEs are optimistic and the gene lists too long."
