@@ -209,7 +209,7 @@ def _best_attempt(t1, tpl, settings: PreprocessSettings) -> dict:
     for number, options in enumerate(ATTEMPTS, start=1):
         try:
             result = _attempt(t1, tpl, settings, options)
-        except (RuntimeError, ValueError) as exc:  # ITK/ANTs errors arrive as RuntimeError
+        except Exception as exc:  # noqa: BLE001 - ITK/ANTs errors come as many types
             errors.append(f"attempt {number}: {type(exc).__name__}: {exc}")
             logger.warning("registration attempt %d failed: %s", number, exc)
             continue

@@ -65,7 +65,7 @@ def _one(task: tuple[T1Input, str, PreprocessSettings, bool]) -> dict:
         return preprocess_subject(item, out_dir, settings, force=force)
     except GraymatterError as exc:
         error = str(exc)
-    except (RuntimeError, ValueError, OSError, MemoryError) as exc:  # ANTs/ITK failures
+    except Exception as exc:  # noqa: BLE001 - ANTs/ITK raise many types; the row names it
         error = f"{type(exc).__name__}: {exc}"
     logger.error("%s failed: %s", item.participant_id, error)
     return {"participant_id": item.participant_id, "status": "failed", "error": error,
