@@ -61,3 +61,14 @@ def test_report_has_the_qc_section(study):
     assert "Preprocessing quality control" in qc
     assert len(re.findall(r'<img src="data:image/png;base64,', qc)) == 2
     assert "sub-IXI012HH1211" in qc and "sub-IXI015HH1258" in qc
+
+
+def test_report_states_the_qc_decision(study):
+    """The run says what it did with QC failures (here none, and no exclude_qc choice)."""
+    folder, _ = study
+    html = (folder / "results" / "report.html").read_text()
+    qc = html[html.index('<section id="qc">'):html.index('<section id="results">')]
+    assert "Subjects that failed QC (qc_status fail; reasons in the table):\nnone." in qc
+    assert "QC decision for the GLM (exclude_qc: none): 2 subject(s) kept" in qc
+    table = pd.read_csv(folder / "results" / "preprocess" / "qc.tsv", sep="\t", index_col=0)
+    assert set(table["qc_status"]) <= {"pass", "warn"}
