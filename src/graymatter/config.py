@@ -439,10 +439,10 @@ def _gene_sets(check: _Checker, entries, datasets: dict, methods) -> list[dict]:
                                                  f"from {', '.join(ENRICHMENT_METHODS)}.")
         name = entry.get("name") or (entry["source"] if datasets.get(
             ".".join(map(str, key + ("source",)))) else path.stem)
+        # sizes not given stay None: run_enrichment's defaults apply (one declaration)
         out.append({"name": str(name), "path": path, "format": "table" if table else "gmt",
-                    "methods": list(chosen), "min_size": entry.get("min_size", 5),
-                    # cell-type tables hold classes of ~100-1,100 genes, GO terms are smaller
-                    "max_size": entry.get("max_size", 2000 if table else 500)})
+                    "methods": list(chosen), "min_size": entry.get("min_size"),
+                    "max_size": entry.get("max_size")})
     names = [e["name"] for e in out]
     if len(set(names)) != len(names):
         raise check.fail(("enrichment", "gene_sets"), f"gene_sets names repeat ({names}); give "

@@ -121,6 +121,39 @@ def run_study(study: str | os.PathLike | StudySpec, *, progress: bool = True,
         return _run_study(spec, progress, n_jobs, executor)
 
 
+def study_inference(spec: StudySpec, n_jobs: int | None = None) -> InferenceSettings:
+    """The inference settings a study file's run uses (``--dry-run`` plans from the same).
+
+    Parameters
+    ----------
+    spec : StudySpec
+    n_jobs : int, optional
+        Override of ``inference.n_jobs``.
+
+    Returns
+    -------
+    InferenceSettings
+        Keys the file does not give take :class:`InferenceSettings`' defaults.
+
+    Raises
+    ------
+    StudyFileError
+        A bad ``inference:`` value, at its line.
+    """
+    settings = dict(spec.inference)
+    if n_jobs is not None:
+        settings["n_jobs"] = n_jobs
+    if spec.atlas:
+        settings["atlas"] = str(spec.atlas["image"])
+        settings["atlas_labels"] = str(spec.atlas["labels"]) if "labels" in spec.atlas else None
+    if "methods" in settings:
+        settings["methods"] = tuple(settings["methods"])
+    try:
+        return InferenceSettings(**settings)
+    except InputError as err:
+        raise StudyFileError(f"{spec.where('inference')}: {err}") from None
+
+
 def _run_study(spec: StudySpec, progress: bool, n_jobs: int | None, executor) -> StudyOutputs:
     """:func:`run_study` inside its output folder."""
     participants = read_participants(spec.participants, id_column=spec.id_column)
@@ -133,18 +166,7 @@ def _run_study(spec: StudySpec, progress: bool, n_jobs: int | None, executor) ->
         except InputError as err:
             raise StudyFileError(f"{spec.where('demographics')}: {err}") from None
         write_table1(table1, out_dir)
-    settings = dict(spec.inference)
-    if n_jobs is not None:
-        settings["n_jobs"] = n_jobs
-    if spec.atlas:
-        settings["atlas"] = str(spec.atlas["image"])
-        settings["atlas_labels"] = str(spec.atlas["labels"]) if "labels" in spec.atlas else None
-    if "methods" in settings:
-        settings["methods"] = tuple(settings["methods"])
-    try:
-        inference = InferenceSettings(**settings)
-    except InputError as err:
-        raise StudyFileError(f"{spec.where('inference')}: {err}") from None
+    inference = study_inference(spec, n_jobs)
     participants_file, images, id_column = spec.participants, spec.images, spec.id_column
     if spec.preprocess:
         participants_file, images = _preprocess(spec, participants, progress, executor)
