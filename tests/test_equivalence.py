@@ -142,3 +142,148 @@ def test_enrichment_cli_equals_study_file_and_api(chain):
     assert spatial["size"].max() > 0
     gsea = pd.read_csv(study / "cell_types" / "gsea.tsv", sep="\t", index_col=0)
     assert np.isfinite(gsea["nes"]).all()
+
+
+# ------------------------------------------------------------------ cross-sectional: regions
+
+REGIONAL_STUDY = """\
+name: regional equivalence
+participants: participants.tsv
+regions: regions.csv
+columns: ["*_thickavg"]
+model: 0 + group + age
+levels:
+  group: [HC, MDD]
+contrasts:
+  MDD > HC: MDD - HC
+inference:
+  methods: [permutation]
+  n_perm: {n}
+  two_sided: true
+  random_state: 3
+output: study_out
+"""
+
+
+@pytest.fixture(scope="module")
+def regional(tmp_path_factory):
+    """Subjects x regions with ENIGMA-style summary columns (ICV, mean thickness) beside them."""
+    folder = tmp_path_factory.mktemp("regional")
+    rng = np.random.default_rng(11)
+    n = 30
+    ids = [f"sub-{i:02d}" for i in range(n)]
+    group = np.repeat(["HC", "MDD"], n // 2)
+    pd.DataFrame({"participant_id": ids, "group": group,
+                  "age": rng.normal(40, 10, n).round(1)}).to_csv(
+        folder / "participants.tsv", sep="\t", index=False)
+    values = rng.normal(2.5, 0.1, size=(n, 8)) - 0.08 * (group == "MDD")[:, None]
+    table = pd.DataFrame(values, columns=[f"L_r{i}_thickavg" for i in range(8)])
+    table.insert(0, "participant_id", ids)
+    table["LThickness"] = table.filter(like="_thickavg").mean(axis=1)
+    table["ICV"] = rng.normal(1.5e6, 1e5, n)
+    table.to_csv(folder / "regions.csv", index=False)
+    (folder / "study.yaml").write_text(REGIONAL_STUDY.format(n=N + 50))
+    return folder
+
+
+def test_regional_glm_cli_equals_study_file_and_api(regional):
+    from graymatter.workflows.inference import InferenceSettings
+    from graymatter.workflows.longitudinal import run_regional
+
+    f = regional
+    _run(["run", f / "study.yaml"])
+    _run(["regional", "--participants", f / "participants.tsv", "--regions", f / "regions.csv",
+          "--columns", "*_thickavg", "--model", "0 + group + age", "--level", "group=HC,MDD",
+          "--contrast", "MDD > HC=MDD - HC", "--inference", "permutation", "--n-perm", N + 50,
+          "--two-sided", "--seed", 3, "--out", f / "cli_out"])
+    run_regional(f / "participants.tsv", regions=f / "regions.csv", columns="*_thickavg",
+                 model="0 + group + age", levels={"group": ["HC", "MDD"]},
+                 contrasts={"MDD > HC": "MDD - HC"}, out_dir=f / "api_out",
+                 inference=InferenceSettings(methods=("permutation",), n_perm=N + 50,
+                                             two_sided=True, random_state=3), progress=False)
+    names = ["contrast-MDDgtHC_stat.tsv", "design.tsv"]
+    for other in ("cli_out", "api_out"):
+        _same_bytes(f / "study_out", f / other, names)
+    stat = pd.read_csv(f / "study_out" / names[0], sep="\t", index_col=0)
+    # `columns:` keeps the summaries (ICV, mean thickness) out of the FWE family
+    assert list(stat.index) == [f"L_r{i}_thickavg" for i in range(8)]
+    assert "p_fwe_perm" in stat.columns
+
+
+def test_columns_without_regions_is_refused_at_its_line(regional, tmp_path):
+    from graymatter.config import StudyFileError, load_study
+
+    text = (regional / "study.yaml").read_text().replace("regions: regions.csv",
+                                                         "images: mri/*.nii.gz")
+    path = regional / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(StudyFileError, match=r"bad.yaml, line 4: 'columns' selects columns"):
+        load_study(path)
+
+
+# ------------------------------------------------------------------- cross-sectional: voxels
+
+VOXEL_STUDY = """\
+name: voxel equivalence
+participants: cohort/participants.tsv
+images: cohort/mri/*.nii.gz
+model: 0 + group + age + tiv
+levels:
+  group: [HC, MDD]
+contrasts:
+  MDD < HC: HC - MDD
+inference:
+  methods: [permutation]
+  n_perm: {n}
+  random_state: 5
+output: study_out
+"""
+
+
+def test_voxel_glm_cli_equals_study_file_and_api(tmp_path):
+    import nibabel as nib
+
+    from graymatter.datasets.simulate import simulate_vbm_cohort
+    from graymatter.workflows.glm import run_glm
+    from graymatter.workflows.inference import InferenceSettings
+
+    simulate_vbm_cohort(tmp_path / "cohort", groups={"HC": 8, "MDD": 8}, resolution=3,
+                        random_state=2)
+    (tmp_path / "study.yaml").write_text(VOXEL_STUDY.format(n=N))
+    images = sorted(str(p) for p in (tmp_path / "cohort" / "mri").glob("*.nii.gz"))
+    participants = tmp_path / "cohort" / "participants.tsv"
+    _run(["run", tmp_path / "study.yaml"])
+    _run(["glm", "--participants", participants, "--images", *images,
+          "--model", "0 + group + age + tiv", "--level", "group=HC,MDD",
+          "--contrast", "MDD < HC=HC - MDD", "--inference", "permutation", "--n-perm", N,
+          "--seed", 5, "--out", tmp_path / "cli_out"])
+    run_glm(participants, images=images, model="0 + group + age + tiv",
+            levels={"group": ["HC", "MDD"]}, contrasts={"MDD < HC": "HC - MDD"},
+            out_dir=tmp_path / "api_out", progress=False,
+            inference=InferenceSettings(methods=("permutation",), n_perm=N, random_state=5))
+    study = tmp_path / "study_out"
+    tables = sorted(p.name for p in study.glob("*.tsv"))
+    assert "contrast-MDDltHC_clusters.tsv" in tables and "design.tsv" in tables
+    maps = sorted(p.name for p in study.glob("contrast-*.nii.gz"))
+    assert maps
+    for other in ("cli_out", "api_out"):
+        _same_bytes(study, tmp_path / other, tables)
+        for name in maps:  # gzip headers carry a time stamp: compare the voxels
+            a = np.asanyarray(nib.load(study / name).dataobj)
+            b = np.asanyarray(nib.load(tmp_path / other / name).dataobj)
+            assert np.array_equal(a, b, equal_nan=True), name
+
+
+def test_regional_study_gets_a_report_with_its_region_table(regional):
+    f = regional
+    if not (f / "study_out" / "report.html").is_file():
+        _run(["run", f / "study.yaml"])
+    html = (f / "study_out" / "report.html").read_text()
+    stat = pd.read_csv(f / "study_out" / "contrast-MDDgtHC_stat.tsv", sep="\t", index_col=0)
+    n_sig = int((stat["p_fwe_perm"] < 0.05).sum())
+    assert f"{n_sig} of 8 regions with p_fwe_perm &lt; 0.05" in html or \
+        f"{n_sig} of 8 regions with p_fwe_perm < 0.05" in html
+    for region in stat.index:
+        assert f"<td>{region}</td>" in html
+    assert "ICV" not in html.split('id="results"')[1].split('id="parameters"')[0]
+    assert "Benjamini" in html and "max" in html

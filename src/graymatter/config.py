@@ -20,7 +20,7 @@ _TOP = {
     "regions": "file", "mask": "file", "model": "text", "levels": "mapping", "center": "bool",
     "contrasts": "mapping", "inference": "mapping", "atlas": "mapping or file",
     "demographics": "mapping", "output": "folder", "dtype": "text", "type": "text",
-    "preprocess": "mapping", "store": "folder",
+    "preprocess": "mapping", "store": "folder", "columns": "list",
 }
 _REQUIRED = ("participants", "model", "contrasts")
 _INFERENCE = {"methods": "list", "n_perm": "int", "height_p": "number", "height_t": "number",
@@ -58,6 +58,7 @@ class StudySpec:
     levels: dict | None = None
     center: bool = True
     inference: dict = field(default_factory=dict)
+    columns: list | None = None
     atlas: dict | None = None
     demographics: dict | None = None
     dtype: str = "float64"
@@ -252,6 +253,13 @@ def load_study(path: str | os.PathLike) -> StudySpec:
             raise check.fail(("store",), "'store' streams voxel images through a zarr folder; "
                                          "a regions table fits in memory: remove 'store'.")
         store = check.file(store, ("store",), must_exist=False)
+    columns = data.get("columns")
+    if isinstance(columns, str):
+        columns = [columns]
+    check.typed(columns, "list", ("columns",))
+    if columns is not None and "regions" not in data:
+        raise check.fail(("columns",), "'columns' selects columns of a 'regions' table (shell "
+                                       "patterns such as '*_thickavg'); this study has none.")
     output = data.get("output") or f"{source.stem}-results"
     return StudySpec(
         source=source,
@@ -267,6 +275,7 @@ def load_study(path: str | os.PathLike) -> StudySpec:
         levels=data.get("levels"),
         center=data.get("center", True),
         inference=inference,
+        columns=columns,
         atlas=atlas,
         demographics=demographics,
         dtype=data.get("dtype", "float64"),

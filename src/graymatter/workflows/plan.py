@@ -223,5 +223,7 @@ def _streamed_steps(spec: StudySpec, n: int, m: int, grid_note: str, methods, se
 
 def _region_columns(spec: StudySpec) -> list[str]:
     from ..io.regions import read_regions
+    from .longitudinal import select_columns
 
-    return list(read_regions(spec.regions, id_column=spec.id_column).columns)
+    table = read_regions(spec.regions, id_column=spec.id_column)
+    return list(select_columns(table, spec.columns).columns) if spec.columns else list(table.columns)

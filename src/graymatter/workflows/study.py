@@ -171,15 +171,19 @@ def _run_study(spec: StudySpec, progress: bool, n_jobs: int | None, executor) ->
     if spec.preprocess:
         participants_file, images = _preprocess(spec, participants, progress, executor)
         id_column = None  # the merged table is written with a participant_id column
-    glm = run_glm(participants_file, images=images, regions=spec.regions, mask=spec.mask,
-                  model=spec.model, contrasts=spec.contrasts, levels=spec.levels,
-                  center=spec.center, id_column=id_column, dtype=spec.dtype,
-                  out_dir=out_dir, inference=inference, progress=progress, executor=executor,
-                  store=spec.store)
-    outputs = StudyOutputs(spec, table1, glm)
-    if glm.grid is not None:  # the regional (Study B) report is written by its own workflow
-        from ..report.html import write_study_report
+    common = dict(model=spec.model, contrasts=spec.contrasts, levels=spec.levels,
+                  center=spec.center, id_column=id_column, dtype=spec.dtype, out_dir=out_dir,
+                  inference=inference, progress=progress, executor=executor, mask=spec.mask)
+    if spec.regions is not None:  # the code of `graymatter regional --columns`
+        from .longitudinal import run_regional
 
-        write_study_report(outputs)
+        glm = run_regional(participants_file, regions=spec.regions, columns=spec.columns,
+                           **common)
+    else:
+        glm = run_glm(participants_file, images=images, store=spec.store, **common)
+    outputs = StudyOutputs(spec, table1, glm)
+    from ..report.html import write_study_report  # voxels and regions alike
+
+    write_study_report(outputs)
     logger.info("study '%s' done: results in %s", spec.name, out_dir)
     return outputs
