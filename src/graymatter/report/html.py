@@ -182,7 +182,7 @@ def _contrast_section(glm, contrast, figures: ContrastFigures) -> dict:
                "glass_brain": data_uri(figures.files["glass_brain.png"]),
                "slices": data_uri(figures.files["slices.png"]),
                "files": [p.name for p in figures.files.values()],
-               "headers": [], "rows": [], "n_clusters": 0}
+               "headers": [], "rows": [], "n_clusters": 0, "summary": None}
     if table is not None:
         section["headers"], section["rows"] = _cluster_rows(table, figures)
         section["n_clusters"] = int((table["peak"] == 1).sum()) if len(table) else 0
@@ -194,8 +194,8 @@ def _region_section(glm, contrast, sidecar: dict) -> dict:
     label = sidecar["contrasts"][contrast.name]["files_label"]
     path = Path(glm.out_dir) / f"contrast-{label}_stat.tsv"
     frame = pd.read_csv(path, sep="\t", index_col=0, na_values="n/a")
-    p_col = "p_fwe_perm" if "p_fwe_perm" in frame.columns else "p_fdr"
-    frame = frame.sort_values([p_col, "p"], kind="stable")
+    p_col = next(c for c in ("p_fwe_perm", "p_fdr", "p") if c in frame.columns)
+    frame = frame.sort_values(list(dict.fromkeys([p_col, "p"])), kind="stable")
     columns = [c for c in ("t", "f", "z", "p", "p_fdr", "p_fwe_perm", "cohens_d")
                if c in frame.columns]
     n_sig = int((frame[p_col] < 0.05).sum())
