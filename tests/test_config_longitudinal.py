@@ -9,6 +9,7 @@ from graymatter.config import (LongitudinalSpec, StudyFileError, StudySpec, load
                                load_longitudinal_study, load_study)
 from graymatter.datasets.study_b import simulate_study_b_cohort
 from graymatter.io.atomic import write_tsv
+from graymatter.workflows.enrichment import default_max_size
 from graymatter.workflows.study_b import run_study_b
 
 
@@ -78,7 +79,9 @@ def test_valid_file_loads_with_resolved_paths_and_lines(folder):
     sets = spec.enrichment["gene_sets"]
     assert [s["name"] for s in sets] == ["cells", "again"]
     assert sets[0]["methods"] == ["gsea", "ora", "spatial"] and sets[1]["methods"] == ["ora"]
-    assert sets[0]["max_size"] == 500 and sets[0]["format"] == "gmt"
+    # sizes not given stay None: run_enrichment declares the default (500 for a GMT file)
+    assert sets[0]["max_size"] is None and sets[0]["format"] == "gmt"
+    assert default_max_size(sets[0]["path"]) == 500
     assert spec.where("clinical_pls", "cv") == "ect.yaml, line 16"
     assert isinstance(load_any_study(folder / "ect.yaml"), LongitudinalSpec)
 

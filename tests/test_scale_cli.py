@@ -71,6 +71,23 @@ def test_dry_run_prints_the_plan_and_writes_nothing(cohort, capsys):
         assert "WARNING: more than 80% of this machine's" in plan.to_text()
 
 
+def test_dry_run_plans_only_what_run_does(cohort, capsys):
+    """Without ``methods: [permutation]`` a run does no permutations, and neither does the plan."""
+    text = textwrap.dedent(STUDY.format(output="noperm"))
+    path = cohort / "noperm.yaml"
+    path.write_text(text.replace("  methods: [permutation]\n", ""))
+    # the plan checks the settings as the run does: TFCE without permutations is refused
+    assert main(["--quiet", "run", str(path), "--dry-run"]) == 2
+    assert "tfce=True needs permutation" in capsys.readouterr().err
+    path.write_text(text.replace("  methods: [permutation]\n", "").replace("  tfce: true\n", ""))
+    assert main(["--quiet", "run", str(path), "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "load + GLM" in printed and "relabellings" not in printed
+    assert not any(s.name.startswith("permutations") for s in plan_study(load_study(path)).steps)
+    assert any(s.name.startswith("permutations") for s in plan_study(
+        load_study(_study(cohort, "withperm"))).steps)
+
+
 def test_same_study_file_on_dask_gives_the_same_maps(cohort):
     pytest.importorskip("distributed")
     serial = _study(cohort, "serial")

@@ -89,7 +89,7 @@ def test_outputs_are_labelled_simulated_and_carry_provenance(demo):
     assert record["results"]["clinical_pls"]["p_perm"] == pytest.approx(demo.study_b.clinical.p_perm)
     for path in ("t_map.tsv", "paired/paired_change.tsv", "clinical_pls/pls_clinical.json",
                  "transcriptomics/gene_table.tsv", "transcriptomics/pls1_positive.txt",
-                 "enrichment/cell_types/gsea.tsv", "enrichment/cell_types/spatial.tsv",
+                 "enrichment/cell_types/gsea.tsv", "enrichment/cell_types/spatial_enrichment.tsv",
                  "enrichment/go/ora_pls1_positive.tsv"):
         assert (out / path).is_file(), path
     tmap = pd.read_csv(out / "t_map.tsv", sep="\t", index_col=0)["t"]

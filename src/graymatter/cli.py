@@ -122,7 +122,8 @@ def _run_study(args) -> int:
         from .workflows.study_b import run_study_b
 
         with open_executor(args) as executor:
-            print(study_b_text(run_study_b(spec, progress=not args.quiet, executor=executor)))
+            print(study_b_text(run_study_b(spec, progress=not args.quiet, executor=executor,
+                                           n_jobs=args.n_jobs)))
         return 0
     if args.dry_run:
         from .workflows.plan import plan_study
@@ -215,7 +216,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
                       help="which studies to run (default: A B)")
     run = sub.add_parser("run", help="run a study file (YAML) end to end")
     run.add_argument("study", metavar="STUDY.yaml")
-    run.add_argument("--n-jobs", type=int, help="override the study's inference.n_jobs")
+    run.add_argument("--n-jobs", type=int, help="override the study file's n_jobs "
+                     "(inference.n_jobs; n_jobs of a longitudinal study)")
     run.add_argument("--exclude-qc", choices=["none", "fail", "warn"], default=None,
                      help="leave subjects out of the GLM by preprocessing QC status (overrides "
                           "the study file's preprocess: exclude_qc; default: keep everyone)")

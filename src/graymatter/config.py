@@ -21,7 +21,7 @@ _TOP = {
     "center": "bool",
     "contrasts": "mapping", "inference": "mapping", "atlas": "mapping or file",
     "demographics": "mapping", "output": "folder", "dtype": "text", "type": "text",
-    "preprocess": "mapping", "store": "folder",
+    "preprocess": "mapping", "store": "folder", "columns": "list",
 }
 _REQUIRED = ("participants", "model", "contrasts")
 _INFERENCE = {"methods": "list", "n_perm": "int", "height_p": "number", "height_t": "number",
@@ -69,6 +69,7 @@ class StudySpec:
     levels: dict | None = None
     center: bool = True
     inference: dict = field(default_factory=dict)
+    columns: list | None = None
     atlas: dict | None = None
     demographics: dict | None = None
     dtype: str = "float64"
@@ -263,6 +264,13 @@ def load_study(path: str | os.PathLike) -> StudySpec:
             raise check.fail(("store",), "'store' streams voxel images through a zarr folder; "
                                          "a regions table fits in memory: remove 'store'.")
         store = check.file(store, ("store",), must_exist=False)
+    columns = data.get("columns")
+    if isinstance(columns, str):
+        columns = [columns]
+    check.typed(columns, "list", ("columns",))
+    if columns is not None and "regions" not in data:
+        raise check.fail(("columns",), "'columns' selects columns of a 'regions' table (shell "
+                                       "patterns such as '*_thickavg'); this study has none.")
     output = data.get("output") or f"{source.stem}-results"
     return StudySpec(
         source=source,
@@ -278,6 +286,7 @@ def load_study(path: str | os.PathLike) -> StudySpec:
         levels=data.get("levels"),
         center=data.get("center", True),
         inference=inference,
+        columns=columns,
         atlas=atlas,
         demographics=demographics,
         dtype=data.get("dtype", "float64"),
@@ -453,10 +462,10 @@ def _gene_sets(check: _Checker, entries, datasets: dict, methods) -> list[dict]:
                                                  f"from {', '.join(ENRICHMENT_METHODS)}.")
         name = entry.get("name") or (entry["source"] if datasets.get(
             ".".join(map(str, key + ("source",)))) else path.stem)
+        # sizes not given stay None: run_enrichment's defaults apply (one declaration)
         out.append({"name": str(name), "path": path, "format": "table" if table else "gmt",
-                    "methods": list(chosen), "min_size": entry.get("min_size", 5),
-                    # cell-type tables hold classes of ~100-1,100 genes, GO terms are smaller
-                    "max_size": entry.get("max_size", 2000 if table else 500)})
+                    "methods": list(chosen), "min_size": entry.get("min_size"),
+                    "max_size": entry.get("max_size")})
     names = [e["name"] for e in out]
     if len(set(names)) != len(names):
         raise check.fail(("enrichment", "gene_sets"), f"gene_sets names repeat ({names}); give "

@@ -140,13 +140,17 @@ def _add_longitudinal(sub) -> None:
         description="Per region, test the change post - pre (adjusted for covariates such as "
                     "delta TIV) with max-T sign-flipping FWE and FDR across regions.",
         epilog='example: graymatter longitudinal --participants participants.tsv --pre '
-               'gmv_pre.csv --post gmv_post.csv --covariates "1 + delta_tiv" --out paired')
+               'gmv_pre.csv --post gmv_post.csv --tiv tiv_pre tiv_post '
+               '--covariates "1 + delta_tiv" --out paired')
     p.add_argument("--participants", required=True, metavar="FILE",
                    help="participants table with the covariates, one row per subject")
     p.add_argument("--pre", required=True, metavar="FILE", help="regions table before (CSV/TSV)")
     p.add_argument("--post", required=True, metavar="FILE", help="regions table after (CSV/TSV)")
     p.add_argument("--covariates", default="1", metavar="FORMULA",
                    help='change model, e.g. "1 + delta_tiv" (default "1": paired t-test)')
+    p.add_argument("--tiv", nargs=2, metavar=("PRE", "POST"),
+                   help="participants columns of TIV before and after: adds delta_tiv "
+                        "(post - pre) for --covariates, as a study file's tiv: does")
     _session_options(p)
     p.add_argument("--n-perm", type=int, default=5000, metavar="N",
                    help="sign-flips for FWE across regions (default 5000; 0 skips)")
@@ -165,7 +169,7 @@ def _run_longitudinal(args) -> int:
                            session_pre=args.session_pre, session_post=args.session_post,
                            columns=args.columns, n_perm=args.n_perm,
                            two_sided=not args.one_sided, random_state=args.seed,
-                           n_jobs=args.n_jobs, progress=not args.quiet)
+                           n_jobs=args.n_jobs, progress=not args.quiet, tiv=args.tiv)
     table = res.table
     n_fwe = int((table["p_fwe"] < 0.05).sum())
     n_fdr = int((table["p_fdr"] < 0.05).sum())

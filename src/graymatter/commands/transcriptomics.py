@@ -9,6 +9,7 @@ import argparse
 from collections.abc import Callable
 
 from ..errors import InputError
+from ..transcriptomics.expression import DEFAULT_HEMISPHERE, HEMISPHERES
 from .options import seed
 
 _TOP = 10  # genes listed in the printed summary
@@ -81,7 +82,8 @@ def _add_transcriptomics(sub) -> None:
     p.add_argument("--sphere-lh", metavar="SURF", help="left sphere (GIFTI or FreeSurfer)")
     p.add_argument("--annot-rh", metavar="ANNOT", help="right annotation (.annot)")
     p.add_argument("--sphere-rh", metavar="SURF", help="right sphere")
-    p.add_argument("--hemisphere", choices=["lh", "rh"], help="analyse one hemisphere only")
+    p.add_argument("--hemisphere", choices=HEMISPHERES, default=DEFAULT_HEMISPHERE,
+                   help=f"analyse one hemisphere only (default {DEFAULT_HEMISPHERE})")
     p.add_argument("--n-components", type=int, default=3, metavar="K", help="PLS components (3)")
     p.add_argument("--n-spins", type=int, default=1000, metavar="N",
                    help="spherical rotations for p_spin (default 1000)")
@@ -169,7 +171,8 @@ def _add_enrich(sub) -> None:
     p.add_argument("--sphere-lh", metavar="SURF", help="left sphere")
     p.add_argument("--annot-rh", metavar="ANNOT", help="right annotation")
     p.add_argument("--sphere-rh", metavar="SURF", help="right sphere")
-    p.add_argument("--hemisphere", choices=["lh", "rh"], help="analyse one hemisphere only")
+    p.add_argument("--hemisphere", choices=HEMISPHERES, default=DEFAULT_HEMISPHERE,
+                   help=f"analyse one hemisphere only (default {DEFAULT_HEMISPHERE})")
     p.add_argument("--n-perm", type=int, default=10000, metavar="N",
                    help="GSEA permutations and classic-null gene sets (default 10000)")
     p.add_argument("--n-spins", type=int, default=1000, metavar="N",
@@ -178,8 +181,9 @@ def _add_enrich(sub) -> None:
                    default="alexander-bloch")
     p.add_argument("--min-size", type=int, default=5, metavar="N",
                    help="smallest set (measured genes) tested (default 5)")
-    p.add_argument("--max-size", type=int, default=500, metavar="N",
-                   help="largest set tested (default 500; Seidlitz classes need 2000)")
+    p.add_argument("--max-size", type=int, default=None, metavar="N",
+                   help="largest set tested (default 2000 for gene,set tables such as the "
+                        "Seidlitz classes, 500 for GMT files)")
     p.add_argument("--top", type=int, default=10, metavar="N",
                    help="sets printed per analysis and plotted (default 10)")
     p.add_argument("--seed", type=seed, default=0, help="random seed")

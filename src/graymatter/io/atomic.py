@@ -92,13 +92,15 @@ def write_json(path: str | os.PathLike, obj) -> Path:
     return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def write_tsv(path: str | os.PathLike, table: pd.DataFrame, *, index: bool = True) -> Path:
+def write_tsv(path: str | os.PathLike, table: pd.DataFrame, *, index: bool = True,
+              float_format: str = "%.10g") -> Path:
     """Write ``table`` as tab-separated values to ``path`` atomically and return the path.
 
-    Missing values are written as ``n/a`` (the BIDS convention).
+    Missing values are written as ``n/a`` (the BIDS convention). Numbers keep 10 significant
+    digits; ``float_format="%.17g"`` keeps every bit of a float64 (for a file the next step reads).
     """
     with atomic_path(path) as tmp:
-        table.to_csv(tmp, sep="\t", index=index, na_rep="n/a", float_format="%.10g")
+        table.to_csv(tmp, sep="\t", index=index, na_rep="n/a", float_format=float_format)
     return Path(path)
 
 

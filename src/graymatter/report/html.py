@@ -112,7 +112,8 @@ def _parameters(outputs, sidecar: dict) -> list[tuple[str, str]]:
     glm = outputs.glm
     settings = (sidecar.get("inference") or {}).get("settings") or {}
     rows = [("subjects", str(len(glm.design.matrix))),
-            ("voxels in mask", f"{glm.model.n_features_:,}"),
+            ("voxels in mask" if glm.grid is not None else "regions",
+             f"{glm.model.n_features_:,}"),
             ("model", glm.design.formula),
             ("residual df", str(int(glm.model.df_resid_)))]
     if not settings:
@@ -181,11 +182,48 @@ def _contrast_section(glm, contrast, figures: ContrastFigures) -> dict:
                "glass_brain": data_uri(figures.files["glass_brain.png"]),
                "slices": data_uri(figures.files["slices.png"]),
                "files": [p.name for p in figures.files.values()],
-               "headers": [], "rows": [], "n_clusters": 0}
+               "headers": [], "rows": [], "n_clusters": 0, "summary": None}
     if table is not None:
         section["headers"], section["rows"] = _cluster_rows(table, figures)
         section["n_clusters"] = int((table["peak"] == 1).sum()) if len(table) else 0
     return section
+
+
+def _region_section(glm, contrast, sidecar: dict) -> dict:
+    """A regional contrast: its region table (as written by the GLM), sorted by corrected p."""
+    label = sidecar["contrasts"][contrast.name]["files_label"]
+    path = Path(glm.out_dir) / f"contrast-{label}_stat.tsv"
+    frame = pd.read_csv(path, sep="\t", index_col=0, na_values="n/a")
+    p_col = next(c for c in ("p_fwe_perm", "p_fdr", "p") if c in frame.columns)
+    frame = frame.sort_values(list(dict.fromkeys([p_col, "p"])), kind="stable")
+    columns = [c for c in ("t", "f", "z", "p", "p_fdr", "p_fwe_perm", "cohens_d")
+               if c in frame.columns]
+    n_sig = int((frame[p_col] < 0.05).sum())
+    rows = [{"cells": [str(region)] + [_format_cell(c, r[c]) for c in columns],
+             "class": "significant" if r[p_col] < 0.05 else ""}
+            for region, r in zip(frame.index, frame.to_dict("records"))]
+    return {"name": contrast.name, "kind": contrast.kind, "glass_brain": None, "slices": None,
+            "summary": f"{n_sig} of {len(frame)} regions with {p_col} < 0.05",
+            "caption": f"Regions sorted by {p_col}; all rows of {path.name}.",
+            "files": [path.name], "headers": ["region", *columns], "rows": rows}
+
+
+def _regional_methods(glm, sidecar: dict) -> Methods:
+    """Methods of a regional GLM: the model, the family of regions and its corrections."""
+    from .methods import _Citer
+
+    cite = _Citer()
+    settings = (sidecar.get("inference") or {}).get("settings") or {}
+    perms = [inf.permutation for inf in glm.inference.values() if inf.permutation is not None]
+    text = (f"A general linear model ({glm.design.formula}) was fitted to each of "
+            f"{glm.model.n_features_} regions ({len(glm.design.matrix)} subjects, "
+            f"{int(glm.model.df_resid_)} residual df). p-values were corrected across these "
+            f"regions with the Benjamini–Hochberg false discovery rate {cite('benjamini1995')}")
+    if perms:
+        text += (f" and with the family-wise error rate of the maximum statistic over "
+                 f"{', '.join(sorted({str(p.n_perm) for p in perms}))} permutations "
+                 f"{cite('winkler2014')} (seed {settings.get('random_state')})")
+    return Methods(paragraphs=(text + ".",), references=cite.references())
 
 
 def _qc_section(spec, *, max_overlays: int = 6) -> dict | None:
@@ -215,12 +253,13 @@ def _qc_section(spec, *, max_overlays: int = 6) -> dict | None:
 def render_study_report(outputs, *, simulated: bool | None = None,
                         figures: dict[str, ContrastFigures] | None = None,
                         methods: Methods | None = None) -> str:
-    """Render the HTML report of a voxel study (Study A style) as a string.
+    """Render the HTML report of a cross-sectional study (voxels or regions) as a string.
 
     Parameters
     ----------
     outputs : StudyOutputs
-        From :func:`graymatter.workflows.study.run_study` on voxel images.
+        From :func:`graymatter.workflows.study.run_study` on voxel images or a regions table
+        (regions: one table per contrast, sorted by corrected p, instead of brain figures).
     simulated : bool, optional
         Show the simulated-data banner. Default: detected from the data folder
         (see :func:`simulated_note`).
@@ -239,18 +278,18 @@ def render_study_report(outputs, *, simulated: bool | None = None,
     """
     started = time.perf_counter()
     glm = outputs.glm
-    if glm.grid is None:
-        raise InputError("the study report covers voxel studies (images); this study was fitted "
-                         "to a regions table, which the regional (Study B) report covers.")
     sidecar = read_sidecar(glm)
+    regional = glm.grid is None
     note = simulated_note(outputs.spec)
     if simulated is True and note is None:
         note = _DEFAULT_SIMULATED_NOTE
     elif simulated is False:
         note = None
-    if figures is None:
+    if figures is None and not regional:
         figures = {c.name: write_contrast_figures(glm, c.name) for c in glm.contrasts}
-    methods = methods_section(glm, sidecar=sidecar) if methods is None else methods
+    if methods is None:
+        methods = _regional_methods(glm, sidecar) if regional else methods_section(
+            glm, sidecar=sidecar)
     design_png = glm.files.get("design.png")
     from markupsafe import Markup
 
@@ -263,7 +302,8 @@ def render_study_report(outputs, *, simulated: bool | None = None,
         "table1": Markup(outputs.table1.to_html()) if outputs.table1 is not None else None,
         "qc": _qc_section(outputs.spec),
         "parameters": _parameters(outputs, sidecar),
-        "contrasts": [_contrast_section(glm, c, figures[c.name]) for c in glm.contrasts],
+        "contrasts": [_region_section(glm, c, sidecar) if regional
+                      else _contrast_section(glm, c, figures[c.name]) for c in glm.contrasts],
         "methods": methods,
     }
     context["provenance"] = _provenance(outputs, sidecar, time.perf_counter() - started)
@@ -282,7 +322,7 @@ def write_study_report(outputs, path: str | os.PathLike | None = None, *,
     Parameters
     ----------
     outputs : StudyOutputs
-        From :func:`graymatter.workflows.study.run_study` on voxel images.
+        From :func:`graymatter.workflows.study.run_study` (voxel images or a regions table).
     path : path, optional
         The HTML file (default: ``report.html`` in the study's output folder).
     simulated : bool, optional

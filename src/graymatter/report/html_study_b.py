@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..io.atomic import write_text
+from ..transcriptomics.expression import DEFAULT_HEMISPHERE
 from . import study_b_figures as sbf
 from .enrichment_figures import bubble_frame, plot_enrichment_bubbles
 from .html import _DEFAULT_SIMULATED_NOTE, _environment, data_uri, simulated_note
@@ -139,7 +140,7 @@ def study_b_methods(outputs) -> Methods:
             f"Regional gene expression from the Allen Human Brain Atlas {cite('hawrylycz2012')}, "
             f"processed with abagen {cite('markello2021')} "
             f"({genes.weights.shape[0]} genes, {genes.scores.shape[0]} regions, hemisphere "
-            f"{tx.get('hemisphere', 'lh')}), was related to the t-map with PLS "
+            f"{tx.get('hemisphere', DEFAULT_HEMISPHERE)}), was related to the t-map with PLS "
             f"{cite('krishnan2011')} ({genes.scores.shape[1]} components). The variance of the "
             f"map explained by each component was compared with {genes.n_spins} spatial "
             f"null maps from {spin_name} {spin_cite} ({cite('alexanderbloch2018', 'vasa2018')} "

@@ -27,6 +27,14 @@ __all__ = ["read_expression", "normalise_region_name", "hemisphere_label", "matc
 
 logger = logging.getLogger("graymatter")
 
+#: Hemisphere(s) of the gene PLS and the enrichment when none is named, for the CLI, study files,
+#: the API and the report alike: "both" analyses every region the map and the expression matrix
+#: share. Study B's left-hemisphere-only analysis (the AHBA right hemisphere was sampled in two
+#: of six donors) is a choice its study file states (``hemisphere: lh``), not a hidden default.
+DEFAULT_HEMISPHERE = "both"
+#: Accepted values of ``hemisphere``.
+HEMISPHERES = ("lh", "rh", "both")
+
 # Columns that name regions rather than genes (checked case-insensitively).
 _NAME_COLUMNS = ("region", "regions", "name", "label_name", "structure", "roi")
 _ID_COLUMNS = ("label", "id", "label_id", "index", "unnamed: 0", "")

@@ -10,7 +10,7 @@ products in the PLS core: no refit runs in a Python loop.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -59,6 +59,9 @@ class GenePLSResult:
     bootstrap : {"regions", "blocks"}
     score_map_r : (k,) ndarray
         Pearson r between each component's scores and the map.
+    matched : object or None
+        The inputs as analysed (set by ``workflows.transcriptomics.run_transcriptomics``: the
+        matched map and expression and the spins), so a next step need not rebuild them.
     """
 
     explained_variance: np.ndarray
@@ -76,6 +79,7 @@ class GenePLSResult:
     fdr_alpha: float = 0.05
     bootstrap: str = "regions"
     score_map_r: np.ndarray | None = None
+    matched: object = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         """JSON-able summary (no per-gene arrays)."""

@@ -18,6 +18,7 @@ atomically.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import warnings
 from collections.abc import Mapping
@@ -38,7 +39,9 @@ from graymatter.transcriptomics.genesets import GeneSets, read_gene_table, read_
 from graymatter.transcriptomics.gsea import GSEAResult, gsea_prerank
 from graymatter.transcriptomics.ora import ora, reduce_redundancy
 from graymatter.transcriptomics.spatial_enrichment import gene_scores, spatial_enrichment
-from graymatter.workflows.transcriptomics import (centroid_frames, load_expression,
+from graymatter.workflows.transcriptomics import (DEFAULT_HEMISPHERE, MatchedInputs,
+                                                  centroid_frames, hemisphere_arg,
+                                                  load_expression, order_and_spin,
                                                   read_brain_map)
 
 __all__ = ["EnrichmentOutputs", "run_enrichment", "load_gene_sets", "read_gene_lists"]
@@ -46,6 +49,28 @@ __all__ = ["EnrichmentOutputs", "run_enrichment", "load_gene_sets", "read_gene_l
 logger = logging.getLogger("graymatter")
 
 _SPIN_METHODS = ("alexander-bloch", "vasa", "hungarian")
+#: The analyses run_enrichment can run (all by default).
+METHODS = ("gsea", "ora", "spatial")
+#: Largest set size (measured genes) when none is given: cell-type tables (gene,set CSV/TSV,
+#: e.g. the Seidlitz classes of ~100-1,100 AHBA genes) vs GMT collections of smaller terms.
+MAX_SIZE_TABLE, MAX_SIZE_GMT = 2000, 500
+
+
+def default_max_size(gene_sets) -> int:
+    """``max_size`` when none is given: 2000 for gene,set tables, 500 for GMT files and others.
+
+    Examples
+    --------
+    >>> default_max_size("sets.gmt"), default_max_size("cells.csv")
+    (500, 2000)
+    """
+    source = gene_sets
+    if isinstance(source, str) and source in REGISTRY:
+        source = REGISTRY[source].filename
+    if isinstance(source, (str, Path)):
+        table = Path(source).suffix.lower() in (".csv", ".tsv", ".txt")
+        return MAX_SIZE_TABLE if table else MAX_SIZE_GMT
+    return MAX_SIZE_GMT
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,7 +84,8 @@ class EnrichmentOutputs:
         background.
     regions : list of str
         Matched regions, in the order of the rows of ``nulls``.
-    gsea : GSEAResult
+    gsea : GSEAResult or None
+        None when ``"gsea"`` is not among the methods.
     ora : dict of str to pandas.DataFrame
         Gene-list name -> ORA table with ``cluster`` and ``representative`` columns; lists
         with no measured gene are absent (see ``summary["ora_skipped"]``).
@@ -75,7 +101,7 @@ class EnrichmentOutputs:
 
     ranking: pd.Series
     regions: list
-    gsea: GSEAResult
+    gsea: GSEAResult | None
     ora: dict
     spatial: pd.DataFrame | None
     nulls: np.ndarray | None
@@ -183,53 +209,6 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name.replace("+", "pos")).strip("_") or "list"
 
 
-def _spin_nulls(y, X, frames, n_spins, spin_method, seed, spin_cache):
-    """Reorder y/X to the centroid order and spin; mirrors run_transcriptomics."""
-    from graymatter.transcriptomics.nulls import spin_permutations
-
-    fold = {n.casefold(): n for n in y.index}
-    used = [f.loc[[n for n in f.index if n.casefold() in fold]] for f in frames]
-    order = [fold[n.casefold()] for f in used for n in f.index]
-    if not order:
-        raise InputError("no matched region has a centroid: the centroid names "
-                         f"(e.g. {format_choices(list(frames[0].index[:4]))}) do not match the "
-                         f"map's regions (e.g. {format_choices(list(y.index[:4]))})")
-    missing = [n for n in y.index if n not in set(order)]
-    if missing:
-        warnings.warn(f"{len(missing)} matched regions have no sphere centroid and are left out "
-                      f"(spins need one per region): {format_choices(missing)}",
-                      GraymatterWarning, stacklevel=3)
-    y, X = y[order], X.loc[order]
-    cents = [f[["x", "y", "z"]].to_numpy(dtype=np.float64) for f in used if len(f)]
-    nulls = spin_permutations(cents[0], cents[1] if len(cents) > 1 else None,
-                              n_rotations=int(n_spins), method=spin_method,
-                              random_state=np.random.default_rng(seed), cache_dir=spin_cache)
-    return y, X, nulls, missing
-
-
-def _map_inputs(brain_map, expression, hemisphere, region_column, map_column, duplicate_genes,
-                surfaces, spins):
-    """Matched map and expression, spin nulls, match report and input records of a map run."""
-    ymap = read_brain_map(brain_map, region_column=region_column, value_column=map_column)
-    expr, expr_info = load_expression(expression, duplicate_genes)
-    y, X, report = match_regions(ymap, expr, hemisphere=hemisphere)
-    frames = centroid_frames(*surfaces, expr)
-    n_spins, spin_method, spin_seed, spin_cache = spins
-    nulls, no_centroid = None, []
-    if frames and n_spins > 0:
-        y, X, nulls, no_centroid = _spin_nulls(y, X, frames, n_spins, spin_method, spin_seed,
-                                               spin_cache)
-    else:
-        warnings.warn("spatial enrichment skipped: " + (
-            "n_spins=0" if frames else "no centroids given (centroids= or annot/sphere pairs)")
-            + "; only classic p-values, which ignore spatial autocorrelation, are reported",
-            GraymatterWarning, stacklevel=3)
-    inputs = {"expression": expr_info}
-    if not isinstance(brain_map, pd.Series):
-        inputs["brain_map"] = input_record(brain_map)
-    return y, X, nulls, report, no_centroid, inputs
-
-
 def _given_ranking(ranking, column, brain_map, expression, surfaces):
     """A pre-ranked gene list, validated, with its input record."""
     from graymatter.transcriptomics.gsea import check_ranking
@@ -251,24 +230,24 @@ def _given_ranking(ranking, column, brain_map, expression, surfaces):
 @owns_output_folder(("enrichment.json",), caches=("spin_cache",))
 def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
                    centroid_names=None, annot_lh=None, sphere_lh=None, annot_rh=None,
-                   sphere_rh=None, hemisphere: str | None = None,
+                   sphere_rh=None, hemisphere: str | None = DEFAULT_HEMISPHERE,
                    region_column: str | None = None, map_column: str | None = None,
                    gene_lists=None, n_perm: int = 10000, n_spins: int = 1000,
-                   spin_method: str = "alexander-bloch", min_size: int = 5, max_size: int = 500,
-                   redundancy: str | None = "kappa", redundancy_threshold: float = 0.3,
-                   top: int = 15, random_state=0, spin_cache=None,
-                   duplicate_genes: str = "drop", ranking=None,
-                   ranking_column: str | None = None) -> EnrichmentOutputs:
+                   spin_method: str = "alexander-bloch", min_size: int = 5,
+                   max_size: int | None = None, redundancy: str | None = "kappa",
+                   redundancy_threshold: float = 0.3, top: int = 15, random_state=0,
+                   spin_cache=None, duplicate_genes: str = "drop", methods=METHODS,
+                   weight: float = 1.0, ranking="pls1_weight",
+                   ranking_column: str | None = None,
+                   matched: MatchedInputs | None = None) -> EnrichmentOutputs:
     """GSEA, ORA and spatially constrained enrichment of a brain map's gene ranking.
 
     Parameters
     ----------
-    brain_map : str, os.PathLike or (n_regions,) pandas.Series, or None
+    brain_map : str, os.PathLike or (n_regions,) pandas.Series
         Regional map table (see :func:`~graymatter.workflows.transcriptomics.read_brain_map`).
-        None when ``ranking`` is given.
-    expression : str, os.PathLike or (n_regions, n_genes) pandas.DataFrame, or None
-        Expression file, DataFrame, or registry name (e.g. ``"ahba-dk83"``). None when
-        ``ranking`` is given.
+    expression : str, os.PathLike or (n_regions, n_genes) pandas.DataFrame
+        Expression file, DataFrame, or registry name (e.g. ``"ahba-dk83"``).
     gene_sets : str, os.PathLike, GeneSets or mapping
         Registry name (``"celltypes-seidlitz2020"``, ``"go-bp-2021"``, ``"genesets-lake"``...),
         GMT file, or gene,set CSV (see :func:`load_gene_sets`).
@@ -279,7 +258,7 @@ def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
     centroids, centroid_names, annot_lh, sphere_lh, annot_rh, sphere_rh
         Parcel sphere centroids for the spins, as in ``run_transcriptomics``. Without them the
         spatial analysis is skipped with a warning.
-    hemisphere : {"lh", "rh"} or None
+    hemisphere : {"lh", "rh", "both"} or None, default=DEFAULT_HEMISPHERE ("both")
     region_column, map_column : str, optional
     gene_lists : None, path or mapping, optional
         Lists for ORA (see :func:`read_gene_lists`), e.g. ``{"PLS1+": [...], "PLS1-": [...]}``
@@ -290,9 +269,10 @@ def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
     n_spins : int, default=1000
         Spherical rotations for the spatial null (0 skips the spatial analysis).
     spin_method : {"alexander-bloch", "vasa", "hungarian"}, default="alexander-bloch"
-    min_size, max_size : int, default=5, 500
-        Set sizes (measured genes) kept by all three analyses. The Seidlitz classes hold
-        ~100-1,100 AHBA genes: use ``max_size=2000`` for them.
+    min_size, max_size : int, default=5, None
+        Set sizes (measured genes) kept by all three analyses. ``max_size=None`` is 2000 for
+        gene,set tables (the Seidlitz classes hold ~100-1,100 AHBA genes) and 500 for GMT
+        files (see :func:`default_max_size`).
     redundancy : {"kappa", "jaccard"} or None, default="kappa"
         Similarity for clustering significant ORA terms (None: no clustering).
     redundancy_threshold : float, default=0.3
@@ -303,14 +283,25 @@ def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
         the GSEA permutations and the classic null, in that order.
     spin_cache : str or os.PathLike, optional
     duplicate_genes : {"drop", "error"}, default="drop"
-    ranking : str, os.PathLike or pandas.Series, optional
-        A pre-ranked gene list instead of a map and expression: a GSEA ``.rnk`` file or a
-        gene,score CSV/TSV (see :func:`graymatter.transcriptomics.ranking.read_ranking`), or a
-        Series of scores indexed by gene. GSEA runs on it with the same seed stream as for a
-        map's PLS1 weights (so the same ranking gives the same table), ORA uses its genes as
-        background, and the spatial analysis, which needs a map, is skipped.
+    methods : sequence of {"gsea", "ora", "spatial"}, default=all
+        The analyses to run.
+    weight : float, default=1.0
+        GSEA's weight on the ranking (0: Kolmogorov-Smirnov; 1: the classic weighted score).
+    ranking : "pls1_weight", str, os.PathLike or (n_genes,) pandas.Series, default="pls1_weight"
+        The GSEA ranking and ORA background: each gene's PLS1 weight for the map, or given
+        scores per gene (e.g. a gene PLS's bootstrap Z). A file (a GSEA ``.rnk`` or a gene,score
+        CSV/TSV, see :func:`graymatter.transcriptomics.ranking.read_ranking`), or a Series given
+        without ``brain_map``/``expression``/``matched``, is a pre-ranked gene list: GSEA runs on
+        it with the same seed stream as for a map's PLS1 weights (so the same ranking gives the
+        same table), ORA uses its genes as background, and the spatial analysis, which needs a
+        map, is skipped. A file cannot be combined with a map.
     ranking_column : str, optional
         Score column of a ``ranking`` table (default: its only non-gene column, or ``score``).
+    matched : MatchedInputs, optional
+        The map and expression as a gene PLS matched them, with its spins (``run_transcriptomics``'
+        ``result.matched``): used instead of reading and matching ``brain_map`` and
+        ``expression`` again. Its spins were drawn from the same seed stream, so the result
+        equals a run from the files with the same seed, centroids and spin settings.
 
     Returns
     -------
@@ -336,81 +327,58 @@ def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
     ...                      gene_lists="tx")  # doctest: +SKIP
     >>> out.spatial[["score", "p_classic", "p_spatial"]]  # doctest: +SKIP
     """
-    from graymatter.report.enrichment_figures import bubble_frame, plot_enrichment_bubbles
-    from graymatter.report.figures import save_figure
-
     out = Path(out_dir)
-    if spin_method not in _SPIN_METHODS:
-        raise InputError(f"spin_method must be one of {format_choices(_SPIN_METHODS)}; got "
-                         f"{spin_method!r}")
-    for name, value, low in (("n_perm", n_perm, 1), ("n_spins", n_spins, 0), ("top", top, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise InputError(f"{name} must be an integer >= {low}; got {value!r}")
-    if redundancy not in (None, "kappa", "jaccard"):
-        raise InputError(f"redundancy must be 'kappa', 'jaccard' or None; got {redundancy!r}")
+    _check_options(spin_method, n_perm, n_spins, top, redundancy, methods)
     sets, sets_info = load_gene_sets(gene_sets)
+    max_size = default_max_size(gene_sets) if max_size is None else max_size
     lists, list_records = read_gene_lists(gene_lists)
     spin_seed, gsea_seed, classic_seed = np.random.SeedSequence(random_state).spawn(3)
-    given = ranking is not None
+    default = ranking is None or (isinstance(ranking, str) and ranking == "pls1_weight")
+    given = not default and (isinstance(ranking, (str, os.PathLike)) or (
+        matched is None and brain_map is None and expression is None))
+    y = X = nulls = None
     if given:
         ranking, inputs = _given_ranking(ranking, ranking_column, brain_map, expression,
                                          (centroids, annot_lh, annot_rh))
-        y = X = nulls = report = None
-        no_centroid = []
+        ranking = ranking.rename("score")
     else:
-        y, X, nulls, report, no_centroid, inputs = _map_inputs(
-            brain_map, expression, hemisphere, region_column, map_column, duplicate_genes,
-            (centroids, centroid_names, annot_lh, sphere_lh, annot_rh, sphere_rh),
-            (n_spins, spin_method, spin_seed, spin_cache))
-        ranking = gene_scores(X, y, score="pls1_weight")
-    score_name = "score" if given else "pls1_weight"
+        if matched is None:
+            matched = _match(brain_map, expression, dict(
+                centroids=centroids, centroid_names=centroid_names, annot_lh=annot_lh,
+                sphere_lh=sphere_lh, annot_rh=annot_rh, sphere_rh=sphere_rh),
+                hemisphere=hemisphere, region_column=region_column, map_column=map_column,
+                duplicate_genes=duplicate_genes, n_spins=n_spins, spin_method=spin_method,
+                seed=spin_seed, spin_cache=spin_cache, warn="spatial" in methods)
+        elif matched.nulls is None and "spatial" in methods:
+            warnings.warn("spatial enrichment skipped: the matched inputs have no spins (no "
+                          "centroids or n_spins=0)", GraymatterWarning, stacklevel=2)
+        y, X, nulls = matched.brain_map, matched.expression, matched.nulls
+        if default:
+            ranking = gene_scores(X, y, score="pls1_weight").rename("pls1_weight")
+        else:
+            ranking = pd.Series(ranking, dtype=np.float64).dropna().rename(
+                ranking.name or "score")
+            ranking.index = [str(g).strip().upper() for g in ranking.index]
+        inputs = {"expression": matched.expression_record}
+        if not isinstance(brain_map, pd.Series) and brain_map is not None:
+            inputs["brain_map"] = input_record(brain_map)
+    sizes = dict(min_size=min_size, max_size=max_size)
     background = list(ranking.index)
-    gsea = gsea_prerank(ranking, sets, n_perm=int(n_perm), min_size=min_size,
-                        max_size=max_size, random_state=np.random.default_rng(gsea_seed))
+    gsea = None
+    if "gsea" in methods:
+        gsea = gsea_prerank(ranking, sets, weight=float(weight), n_perm=int(n_perm),
+                            random_state=np.random.default_rng(gsea_seed), **sizes)
     ora_tables, skipped = {}, {}
-    for name, genes in lists.items():
-        measured = [g for g in genes if str(g).strip().upper() in set(background)]
-        if not measured:
-            skipped[name] = f"none of its {len(genes)} genes is measured"
-            warnings.warn(f"gene list '{name}' skipped: {skipped[name]}", GraymatterWarning,
-                          stacklevel=2)
-            continue
-        table = ora(genes, sets, background=background, min_size=min_size, max_size=max_size)
-        if redundancy is not None:
-            table = reduce_redundancy(table, sets, similarity=redundancy,
-                                      threshold=redundancy_threshold, background=background)
-        ora_tables[name] = table
+    if "ora" in methods:
+        ora_tables, skipped = _ora_tables(lists, sets, background, sizes, redundancy,
+                                          redundancy_threshold)
     spatial = None
-    if nulls is not None:
+    if nulls is not None and "spatial" in methods:
         spatial = spatial_enrichment(X, y, sets, nulls=nulls, score="pls1_weight",
-                                     n_perm_classic=int(n_perm), min_size=min_size,
-                                     max_size=max_size,
-                                     random_state=np.random.default_rng(classic_seed))
-
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"gene_ranking": write_tsv(out / "gene_ranking.tsv", ranking.rename(
-                 score_name).rename_axis("gene").sort_values(ascending=False).to_frame()),
-             "gsea": write_tsv(out / "gsea.tsv", gsea.table),
-             "gene_set_restriction": write_tsv(out / "gene_set_restriction.tsv",
-                                               gsea.restriction)}
-    slugs = {}
-    for name, table in ora_tables.items():
-        slug = _slug(name)
-        if slug in slugs.values():
-            raise InputError(f"gene lists '{name}' and "
-                             f"'{[k for k, v in slugs.items() if v == slug][0]}' would both be "
-                             f"written to ora_{slug}.tsv; rename one")
-        slugs[name] = slug
-        files[f"ora_{slug}"] = write_tsv(out / f"ora_{slug}.tsv", table, index=False)
-    if spatial is not None:
-        files["spatial_enrichment"] = write_tsv(out / "spatial_enrichment.tsv", spatial)
-    panels = {"GSEA (given ranking)" if given else "GSEA (PLS1 weights)":
-              bubble_frame(gsea.table, kind="gsea", top=top)}
-    panels.update({f"ORA {name}": bubble_frame(t, kind="ora", top=top)
-                   for name, t in ora_tables.items()})
-    fig = plot_enrichment_bubbles(panels, title=f"Enrichment: {Path(str(sets.source)).name}")
-    files["bubbles_png"] = save_figure(fig, out / "enrichment_bubbles.png")
-    files["bubbles_svg"] = save_figure(fig, out / "enrichment_bubbles.svg")
+                                     n_perm_classic=int(n_perm),
+                                     random_state=np.random.default_rng(classic_seed), **sizes)
+    label = "PLS1 weights" if default else ("given ranking" if given else str(ranking.name))
+    files = _write_tables(out, ranking, gsea, ora_tables, spatial, sets, top, label)
 
     inputs.update({"gene_sets": sets_info,
                    "gene_lists": {n: list_records.get(n, {"source": "list", "n_genes": len(g)})
@@ -424,7 +392,8 @@ def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
                       spin_method=spin_method, min_size=min_size, max_size=max_size,
                       redundancy=redundancy, redundancy_threshold=redundancy_threshold,
                       random_state=random_state, duplicate_genes=duplicate_genes,
-                      ranking="given" if given else "pls1_weight",
+                      methods=list(methods), weight=weight,
+                      ranking="given" if given else str(ranking.name),
                       seeds="SeedSequence(random_state).spawn(3): rotations, GSEA, "
                             "classic null")
     summary = {
@@ -434,12 +403,12 @@ def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
         "analysis": "gene-set enrichment of a brain map: GSEA prerank, ORA, spatial-null "
                     "category scores",
         "n_regions": None if given else int(len(y)), "n_genes": int(len(ranking)),
-        "n_sets_tested": {"gsea": int(len(gsea.table)),
+        "n_sets_tested": {"gsea": None if gsea is None else int(len(gsea.table)),
                           "spatial": None if spatial is None else int(len(spatial)),
                           **{f"ora_{n}": int(len(t)) for n, t in ora_tables.items()}},
         "ora_skipped": skipped,
-        "match_report": None if given else {**report.to_dict(),
-                                            "dropped_no_centroid": list(no_centroid)},
+        "match_report": None if given else {**matched.report.to_dict(),
+                                            "dropped_no_centroid": list(matched.no_centroid)},
         "files": {k: p.name for k, p in files.items()},
         "notes": "Permutation p = (1 + #{null as extreme}) / (1 + n). p_classic (random gene "
                  "sets) and GSEA's p ignore spatial autocorrelation and gene co-expression; "
@@ -450,3 +419,94 @@ def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
     return EnrichmentOutputs(ranking=ranking, regions=[] if given else list(y.index),
                              gsea=gsea, ora=ora_tables,
                              spatial=spatial, nulls=nulls, files=files, summary=summary)
+
+
+def _check_options(spin_method, n_perm, n_spins, top, redundancy, methods) -> None:
+    if spin_method not in _SPIN_METHODS:
+        raise InputError(f"spin_method must be one of {format_choices(_SPIN_METHODS)}; got "
+                         f"{spin_method!r}")
+    for name, value, low in (("n_perm", n_perm, 1), ("n_spins", n_spins, 0), ("top", top, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise InputError(f"{name} must be an integer >= {low}; got {value!r}")
+    if redundancy not in (None, "kappa", "jaccard"):
+        raise InputError(f"redundancy must be 'kappa', 'jaccard' or None; got {redundancy!r}")
+    bad = [m for m in methods if m not in METHODS]
+    if bad or isinstance(methods, str):
+        raise InputError(f"methods must be a list drawn from {format_choices(METHODS)}; got "
+                         f"{methods!r}")
+
+
+def _match(brain_map, expression, centroid_args: dict, *, hemisphere, region_column,
+           map_column, duplicate_genes, n_spins, spin_method, seed, spin_cache,
+           warn) -> MatchedInputs:
+    """Read and match the map and the expression; order by centroids and spin when asked."""
+    ymap = read_brain_map(brain_map, region_column=region_column, value_column=map_column)
+    expr, expr_info = load_expression(expression, duplicate_genes)
+    y, X, report = match_regions(ymap, expr, hemisphere=hemisphere_arg(hemisphere))
+    frames = centroid_frames(*centroid_args.values(), expr)
+    nulls, no_centroid = None, []
+    if frames and n_spins > 0:
+        y, X, _, nulls, no_centroid = order_and_spin(y, X, frames, n_spins=n_spins,
+                                                     spin_method=spin_method, seed=seed,
+                                                     spin_cache=spin_cache)
+    elif warn:
+        warnings.warn("spatial enrichment skipped: " + (
+            "n_spins=0" if frames else "no centroids given (centroids= or annot/sphere pairs)")
+            + "; only classic p-values, which ignore spatial autocorrelation, are reported",
+            GraymatterWarning, stacklevel=3)
+    return MatchedInputs(brain_map=y, expression=X, nulls=nulls, report=report,
+                         expression_record=expr_info, no_centroid=no_centroid)
+
+
+def _ora_tables(lists, sets, background, sizes, redundancy, threshold):
+    """ORA per gene list (lists without a measured gene skipped with a warning)."""
+    tables, skipped = {}, {}
+    for name, genes in lists.items():
+        measured = [g for g in genes if str(g).strip().upper() in set(background)]
+        if not measured:
+            skipped[name] = f"none of its {len(genes)} genes is measured"
+            warnings.warn(f"gene list '{name}' skipped: {skipped[name]}", GraymatterWarning,
+                          stacklevel=3)
+            continue
+        table = ora(genes, sets, background=background, **sizes)
+        if redundancy is not None:
+            table = reduce_redundancy(table, sets, similarity=redundancy, threshold=threshold,
+                                      background=background)
+        tables[name] = table
+    return tables, skipped
+
+
+def _write_tables(out: Path, ranking, gsea, ora_tables, spatial, sets, top,
+                  label: str) -> dict:
+    """The TSV tables and the bubble plot; returns name -> path."""
+    from graymatter.report.enrichment_figures import bubble_frame, plot_enrichment_bubbles
+    from graymatter.report.figures import save_figure
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"gene_ranking": write_tsv(out / "gene_ranking.tsv", ranking.rename_axis("gene")
+                                       .sort_values(ascending=False).to_frame())}
+    if gsea is not None:
+        files["gsea"] = write_tsv(out / "gsea.tsv", gsea.table)
+        files["gene_set_restriction"] = write_tsv(out / "gene_set_restriction.tsv",
+                                                  gsea.restriction)
+    slugs: dict = {}
+    for name, table in ora_tables.items():
+        slug = _slug(name)
+        if slug in slugs.values():
+            raise InputError(f"gene lists '{name}' and "
+                             f"'{[k for k, v in slugs.items() if v == slug][0]}' would both be "
+                             f"written to ora_{slug}.tsv; rename one")
+        slugs[name] = slug
+        files[f"ora_{slug}"] = write_tsv(out / f"ora_{slug}.tsv", table, index=False)
+    if spatial is not None:
+        files["spatial_enrichment"] = write_tsv(out / "spatial_enrichment.tsv", spatial)
+    panels = {}
+    if gsea is not None:
+        panels[f"GSEA ({label})"] = bubble_frame(gsea.table, kind="gsea", top=top)
+    panels.update({f"ORA {name}": bubble_frame(t, kind="ora", top=top)
+                   for name, t in ora_tables.items()})
+    if panels:
+        fig = plot_enrichment_bubbles(panels, title=f"Enrichment: {Path(str(sets.source)).name}")
+        files["bubbles_png"] = save_figure(fig, out / "enrichment_bubbles.png")
+        files["bubbles_svg"] = save_figure(fig, out / "enrichment_bubbles.svg")
+    return files

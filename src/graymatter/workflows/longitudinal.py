@@ -149,6 +149,42 @@ def _session_rows(table: pd.DataFrame, label: str | None, name: str) -> pd.DataF
     return rows
 
 
+def add_delta_tiv(table: pd.DataFrame, tiv_pre: str, tiv_post: str) -> pd.DataFrame:
+    """A copy of the participants table with ``delta_tiv`` = TIV after - TIV before.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Participants, one row per subject.
+    tiv_pre, tiv_post : str
+        Its columns of total intracranial volume per session.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    InputError
+        A column is missing.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"tiv_a": [1500.0], "tiv_b": [1490.0]}, index=["s1"])
+    >>> add_delta_tiv(t, "tiv_a", "tiv_b")["delta_tiv"].tolist()
+    [-10.0]
+    """
+    for column in (tiv_pre, tiv_post):
+        if column not in table.columns:
+            raise InputError(f"participants has no column {column!r} (columns: "
+                             f"{', '.join(map(str, table.columns))}); name the TIV columns "
+                             "before and after (e.g. tiv_pre tiv_post).")
+    table = table.copy()
+    table["delta_tiv"] = (pd.to_numeric(table[tiv_post], errors="coerce")
+                          - pd.to_numeric(table[tiv_pre], errors="coerce"))
+    return table
+
+
 def _paired_inputs(participants, pre, post, *, id_column, session_pre, session_post, columns):
     """Read and align participants, pre and post (participants' order); return them and inputs."""
     inputs: dict = {}
@@ -322,7 +358,8 @@ def run_longitudinal(participants, *, pre, post, out_dir, covariates_formula: st
                      id_column: str | None = None, session_pre: str | None = None,
                      session_post: str | None = None, columns: str | Sequence[str] | None = None,
                      n_perm: int = 5000, two_sided: bool = True, random_state=0, n_jobs: int = 1,
-                     progress: bool = True, executor=None) -> PairedResult:
+                     progress: bool = True, executor=None,
+                     tiv: Sequence[str] | None = None) -> PairedResult:
     """Regional paired comparison (post vs pre) with covariates, max-T FWE and FDR; write files.
 
     Fits ``post − pre ~ covariates_formula`` per region and tests the intercept (see
@@ -360,6 +397,9 @@ def run_longitudinal(participants, *, pre, post, out_dir, covariates_formula: st
     progress : bool, default=True
     executor : Executor, optional
         Where the sign-flip batches run (:func:`graymatter.parallel.get_executor`).
+    tiv : (str, str), optional
+        Participants columns of TIV before and after: adds ``delta_tiv`` = after - before for
+        ``covariates_formula`` (see :func:`add_delta_tiv`; study files: ``tiv:``).
 
     Returns
     -------
@@ -377,6 +417,8 @@ def run_longitudinal(participants, *, pre, post, out_dir, covariates_formula: st
     table, pre_t, post_t, inputs = _paired_inputs(
         participants, pre, post, id_column=id_column, session_pre=session_pre,
         session_post=session_post, columns=columns)
+    if tiv is not None:
+        table = add_delta_tiv(table, *tiv)
     result = paired_change(pre_t, post_t, covariates=table.loc[pre_t.index],
                            formula=covariates_formula, n_perm=n_perm, two_sided=two_sided,
                            random_state=random_state, n_jobs=n_jobs, progress=progress,
@@ -389,7 +431,8 @@ def run_longitudinal(participants, *, pre, post, out_dir, covariates_formula: st
                    random_state=random_state,
                    parameters={"covariates_formula": covariates_formula, "n_jobs": n_jobs,
                                "id_column": id_column, "session_pre": session_pre,
-                               "session_post": session_post, "columns": columns}),
+                               "session_post": session_post, "columns": columns,
+                               "tiv": None if tiv is None else list(tiv)}),
                **record,
                "n_subjects": int(pre_t.shape[0]), "subjects": [str(s) for s in pre_t.index],
                "regions": [str(r) for r in result.table.index],

@@ -157,9 +157,10 @@ def plan_study(spec: StudySpec, *, executor: str = "serial", n_workers: int = 1)
         m, features, grid_note = len(_region_columns(spec)), "regions", "region table"
     else:
         (m, grid_note), features = _voxel_count(spec, ids), "voxels"
-    settings = spec.inference or {}
-    methods = settings.get("methods", ("permutation",)) if settings else ()
-    methods = (methods,) if isinstance(methods, str) else tuple(methods)
+    from .study import study_inference
+
+    settings = study_inference(spec)  # the settings `run` uses: plan only what it will do
+    methods = settings.methods
     if spec.store is not None:
         steps += _streamed_steps(spec, n, m, grid_note, methods, settings)
         return StudyPlan(spec.name, n, m, features, executor,
@@ -169,13 +170,13 @@ def plan_study(spec: StudySpec, *, executor: str = "serial", n_workers: int = 1)
     steps.append(PlannedStep("load + GLM", 1, f"{n} x {m:,} {spec.dtype} ({grid_note})",
                              int(data * GLM_OVERHEAD)))
     if "permutation" in methods:
-        n_perm = int(settings.get("n_perm", 5000))
+        n_perm = int(settings.n_perm)
         spatial = features == "voxels"
         batch = min(default_batch_size(m), n_perm)
         batches = math.ceil(n_perm / batch)
         engine = permutation_memory(n, m, batch_size=batch, spatial=spatial)
         stats = ("max-T" + (", cluster" if spatial else "")
-                 + (", TFCE" if settings.get("tfce") else ""))
+                 + (", TFCE" if settings.tfce else ""))
         distributed = executor == "dask"
         for name in spec.contrasts:
             steps.append(PlannedStep(
@@ -191,10 +192,9 @@ def _streamed_steps(spec: StudySpec, n: int, m: int, grid_note: str, methods, se
     """Steps of a study whose subjects x voxels go through a zarr store (``store:``)."""
     from ..io.zarr_store import default_chunk_voxels
     from ..stats.streaming import default_block_voxels, streamed_memory
-    from .inference import InferenceSettings
     from .streamed import check_streamable
 
-    check_streamable(InferenceSettings(methods=methods, tfce=bool(settings.get("tfce", False))))
+    check_streamable(settings)
     itemsize = np.dtype(spec.dtype).itemsize
     exists = spec.store.exists()
     if exists:
@@ -212,7 +212,7 @@ def _streamed_steps(spec: StudySpec, n: int, m: int, grid_note: str, methods, se
              PlannedStep("GLM (streamed)", blocks, f"{blocks} voxel blocks of {block:,}",
                          8 * 10 * m * len(spec.contrasts), streamed_memory(n, block))]
     if "permutation" in methods:
-        n_perm = int(settings.get("n_perm", 5000))
+        n_perm = int(settings.n_perm)
         for name in spec.contrasts:
             steps.append(PlannedStep(
                 f"max-T: {name}"[:28], blocks,
@@ -223,5 +223,7 @@ def _streamed_steps(spec: StudySpec, n: int, m: int, grid_note: str, methods, se
 
 def _region_columns(spec: StudySpec) -> list[str]:
     from ..io.regions import read_regions
+    from .longitudinal import select_columns
 
-    return list(read_regions(spec.regions, id_column=spec.id_column).columns)
+    table = read_regions(spec.regions, id_column=spec.id_column)
+    return list(select_columns(table, spec.columns).columns) if spec.columns else list(table.columns)

@@ -138,6 +138,39 @@ def run_study(study: str | os.PathLike | StudySpec, *, progress: bool = True,
         return _run_study(spec, progress, n_jobs, executor)
 
 
+def study_inference(spec: StudySpec, n_jobs: int | None = None) -> InferenceSettings:
+    """The inference settings a study file's run uses (``--dry-run`` plans from the same).
+
+    Parameters
+    ----------
+    spec : StudySpec
+    n_jobs : int, optional
+        Override of ``inference.n_jobs``.
+
+    Returns
+    -------
+    InferenceSettings
+        Keys the file does not give take :class:`InferenceSettings`' defaults.
+
+    Raises
+    ------
+    StudyFileError
+        A bad ``inference:`` value, at its line.
+    """
+    settings = dict(spec.inference)
+    if n_jobs is not None:
+        settings["n_jobs"] = n_jobs
+    if spec.atlas:
+        settings["atlas"] = str(spec.atlas["image"])
+        settings["atlas_labels"] = str(spec.atlas["labels"]) if "labels" in spec.atlas else None
+    if "methods" in settings:
+        settings["methods"] = tuple(settings["methods"])
+    try:
+        return InferenceSettings(**settings)
+    except InputError as err:
+        raise StudyFileError(f"{spec.where('inference')}: {err}") from None
+
+
 def _run_study(spec: StudySpec, progress: bool, n_jobs: int | None, executor) -> StudyOutputs:
     """:func:`run_study` inside its output folder."""
     participants = read_participants(spec.participants, id_column=spec.id_column)
@@ -150,32 +183,25 @@ def _run_study(spec: StudySpec, progress: bool, n_jobs: int | None, executor) ->
         except InputError as err:
             raise StudyFileError(f"{spec.where('demographics')}: {err}") from None
         write_table1(table1, out_dir)
-    settings = dict(spec.inference)
-    if n_jobs is not None:
-        settings["n_jobs"] = n_jobs
-    if spec.atlas:
-        settings["atlas"] = str(spec.atlas["image"])
-        settings["atlas_labels"] = str(spec.atlas["labels"]) if "labels" in spec.atlas else None
-    if "methods" in settings:
-        settings["methods"] = tuple(settings["methods"])
-    try:
-        inference = InferenceSettings(**settings)
-    except InputError as err:
-        raise StudyFileError(f"{spec.where('inference')}: {err}") from None
+    inference = study_inference(spec, n_jobs)
     participants_file, images, id_column = spec.participants, spec.images, spec.id_column
     if spec.preprocess:
         participants_file, images = _preprocess(spec, participants, progress, executor,
                                                  exclude_qc)
         id_column = None  # the merged table is written with a participant_id column
-    glm = run_glm(participants_file, images=images, regions=spec.regions, mask=spec.mask,
-                  model=spec.model, contrasts=spec.contrasts, levels=spec.levels,
-                  center=spec.center, id_column=id_column, dtype=spec.dtype,
-                  out_dir=out_dir, inference=inference, progress=progress, executor=executor,
-                  store=spec.store)
-    outputs = StudyOutputs(spec, table1, glm)
-    if glm.grid is not None:  # the regional (Study B) report is written by its own workflow
-        from ..report.html import write_study_report
+    common = dict(model=spec.model, contrasts=spec.contrasts, levels=spec.levels,
+                  center=spec.center, id_column=id_column, dtype=spec.dtype, out_dir=out_dir,
+                  inference=inference, progress=progress, executor=executor, mask=spec.mask)
+    if spec.regions is not None:  # the code of `graymatter regional --columns`
+        from .longitudinal import run_regional
 
-        write_study_report(outputs)
+        glm = run_regional(participants_file, regions=spec.regions, columns=spec.columns,
+                           **common)
+    else:
+        glm = run_glm(participants_file, images=images, store=spec.store, **common)
+    outputs = StudyOutputs(spec, table1, glm)
+    from ..report.html import write_study_report  # voxels and regions alike
+
+    write_study_report(outputs)
     logger.info("study '%s' done: results in %s", spec.name, out_dir)
     return outputs

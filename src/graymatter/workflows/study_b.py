@@ -16,10 +16,10 @@ the headline numbers and the run time.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import LongitudinalSpec, StudyFileError, load_longitudinal_study
-from ..errors import DesignError, GraymatterWarning
+from ..errors import DesignError
 from ..io.atomic import write_json, write_tsv
 from ..io.outputs import output_folder
 from ..io.participants import read_participants
@@ -44,6 +44,12 @@ logger = logging.getLogger("graymatter")
 SIDECAR = "study_b.json"
 #: Spin indices cached inside the output folder (kept across runs).
 SPIN_CACHE = "transcriptomics/spins"
+#: Keys of the study file's ``transcriptomics:`` block passed as they are to
+#: :func:`~graymatter.workflows.transcriptomics.run_transcriptomics`, whose signature holds the
+#: defaults (one declaration for the CLI, the study file and the API).
+_TX_OPTIONS = ("centroids", "centroid_names", "annot_lh", "sphere_lh", "annot_rh", "sphere_rh",
+               "hemisphere", "n_components", "n_spins", "spin_method", "n_boot", "bootstrap",
+               "n_blocks", "fdr_alpha")
 
 
 @dataclass
@@ -74,15 +80,15 @@ class StudyBOutputs:
 
 
 def _participants(spec: LongitudinalSpec) -> pd.DataFrame:
+    from .longitudinal import add_delta_tiv
+
     table = read_participants(spec.participants, id_column=spec.id_column)
     if spec.tiv:
         for key in ("pre", "post"):
             if spec.tiv[key] not in table.columns:
                 raise StudyFileError(f"{spec.where('tiv', key)}: participants has no column "
                                      f"{spec.tiv[key]!r} (columns: {', '.join(table.columns)}).")
-        pre = pd.to_numeric(table[spec.tiv["pre"]], errors="coerce")
-        post = pd.to_numeric(table[spec.tiv["post"]], errors="coerce")
-        table["delta_tiv"] = post - pre
+        table = add_delta_tiv(table, spec.tiv["pre"], spec.tiv["post"])
     return table
 
 
@@ -99,90 +105,48 @@ def _regions(spec: LongitudinalSpec, out: Path):
     return table, table, spec.columns or ["lh_*", "rh_*"]
 
 
-def _spins(spec: LongitudinalSpec, t_map: pd.Series, expression_index, cache: Path):
-    """Spin indices over the regions of the gene PLS, in its order (same seed, same cache)."""
-    from ..transcriptomics.nulls import spin_permutations
-    from .transcriptomics import centroid_frames
+def _enrichment(spec: LongitudinalSpec, genes: GenePLSResult, out: Path) -> tuple[dict, dict]:
+    """Each gene-set collection through :func:`~graymatter.workflows.enrichment.run_enrichment`.
 
-    tx = spec.transcriptomics
-    frames = centroid_frames(tx.get("centroids"), tx.get("centroid_names"), tx.get("annot_lh"),
-                              tx.get("sphere_lh"), tx.get("annot_rh"), tx.get("sphere_rh"),
-                              pd.DataFrame(index=expression_index))
-    if not frames or int(tx.get("n_spins", 1000)) == 0:
-        return None
-    regions = [n.casefold() for n in t_map.index]
-    blocks = [f.loc[[n for n in f.index if n.casefold() in set(regions)]] for f in frames]
-    blocks = [b for b in blocks if len(b)]
-    spin_seed = np.random.SeedSequence(spec.random_state).spawn(2)[0]
-    idx = spin_permutations(*[b[["x", "y", "z"]].to_numpy(np.float64) for b in blocks],
-                            n_rotations=int(tx.get("n_spins", 1000)),
-                            method=tx.get("spin_method", "alexander-bloch"),
-                            random_state=np.random.default_rng(spin_seed), cache_dir=cache)
-    order = [n for b in blocks for n in b.index]
-    return pd.Index(order), idx
+    The matched t-map, expression and spins of the gene PLS are reused (not rebuilt); the seeds,
+    defaults and files are those of ``graymatter enrich`` with the same settings.
+    """
+    from .enrichment import run_enrichment
 
-
-def _read_sets(entry: dict):
-    from ..transcriptomics.genesets import read_gene_table, read_gmt
-
-    return read_gene_table(entry["path"]) if entry["format"] == "table" else read_gmt(entry["path"])
-
-
-def _enrichment(spec: LongitudinalSpec, genes: GenePLSResult, t_map: pd.Series, expression,
-                out: Path, spins) -> tuple[dict, dict]:
-    from ..transcriptomics.gsea import gsea_prerank
-    from ..transcriptomics.ora import ora
-    from ..transcriptomics.spatial_enrichment import spatial_enrichment
-
-    cfg = spec.enrichment
-    ranking_col = "weight" if cfg.get("ranking", "weight") == "weight" else "z"
-    table = genes.gene_table.dropna(subset=[ranking_col])
-    ranking = pd.Series(table[ranking_col].to_numpy(np.float64), index=table["gene"].to_numpy())
-    n_perm = int(cfg.get("n_perm", 10000))
-    seeds = iter(np.random.SeedSequence([spec.random_state, 1]).spawn(2 * len(cfg["gene_sets"])))
+    cfg, tx = spec.enrichment, spec.transcriptomics
+    ranking = ("pls1_weight" if cfg.get("ranking", "weight") == "weight"
+               else genes.gene_table.set_index("gene")["z"].rename("pls1_z"))
+    lists = {n: g for n, g in (("pls1_positive", genes.pls1_positive),
+                               ("pls1_negative", genes.pls1_negative)) if g}
+    options = {k: cfg[k] for k in ("n_perm", "weight", "min_size", "max_size") if k in cfg}
+    spins = {k: tx[k] for k in ("n_spins", "spin_method") if k in tx}
     tables, summary = {}, {}
     for entry in cfg["gene_sets"]:
-        sets, name = _read_sets(entry), entry["name"]
-        folder = out / name
-        sizes = dict(min_size=entry["min_size"], max_size=entry["max_size"])
-        info: dict = {"source": str(entry["path"]), "methods": entry["methods"], **sizes}
-        gsea_seed, classic_seed = next(seeds), next(seeds)
-        if "gsea" in entry["methods"]:
-            res = gsea_prerank(ranking, sets, weight=float(cfg.get("weight", 1.0)), n_perm=n_perm,
-                               random_state=np.random.default_rng(gsea_seed), **sizes)
-            tables[f"{name}/gsea"] = res.table
-            write_tsv(folder / "gsea.tsv", res.table)
-            info["gsea_top"] = str(res.table.index[0])
-        if "ora" in entry["methods"]:
-            for label, genes_list in (("pls1_positive", genes.pls1_positive),
-                                      ("pls1_negative", genes.pls1_negative)):
-                if not genes_list:
-                    info[f"ora_{label}"] = "empty list: skipped"
-                    continue
-                res = ora(genes_list, sets, background=list(genes.gene_table["gene"]), **sizes)
-                tables[f"{name}/ora_{label}"] = res
-                write_tsv(folder / f"ora_{label}.tsv", res, index=False)
-        if "spatial" in entry["methods"]:
-            if spins is None:
-                info["spatial"] = "skipped: no centroids / n_spins = 0"
-            else:
-                order, idx = spins
-                bmap = t_map.copy()
-                bmap.index = [str(n) for n in bmap.index]
-                fold = {n.casefold(): n for n in bmap.index}
-                bmap = bmap[[fold[n.casefold()] for n in order]]
-                expr = expression.copy()
-                expr.index = bmap.index  # already matched, same order
-                res = spatial_enrichment(expr, bmap, sets, nulls=idx, n_perm_classic=n_perm,
-                                         random_state=np.random.default_rng(classic_seed), **sizes)
-                tables[f"{name}/spatial"] = res
-                write_tsv(folder / "spatial.tsv", res)
+        name = entry["name"]
+        sizes = {k: entry[k] for k in ("min_size", "max_size") if entry.get(k) is not None}
+        res = run_enrichment(genes.matched.brain_map, tx["expression"], entry["path"],
+                             out_dir=out / name, gene_lists=lists, methods=entry["methods"],
+                             ranking=ranking, random_state=spec.random_state,
+                             matched=genes.matched, **{**options, **sizes}, **spins)
+        if res.gsea is not None:
+            tables[f"{name}/gsea"] = res.gsea.table
+        tables.update({f"{name}/ora_{n}": t for n, t in res.ora.items()})
+        if res.spatial is not None:
+            tables[f"{name}/spatial"] = res.spatial
+        info = {"source": str(entry["path"]), "methods": entry["methods"],
+                **{k: res.summary["parameters"][k] for k in ("min_size", "max_size")}}
+        if res.gsea is not None and len(res.gsea.table):
+            info["gsea_top"] = str(res.gsea.table.index[0])
+        info.update({f"ora_{n}": "empty list: skipped" for n in ("pls1_positive", "pls1_negative")
+                     if "ora" in entry["methods"] and n not in lists})
+        if "spatial" in entry["methods"] and res.spatial is None:
+            info["spatial"] = "skipped: no centroids / n_spins = 0"
         summary[name] = info
     return tables, summary
 
 
 def run_study_b(study: str | os.PathLike | LongitudinalSpec, *, progress: bool = True,
-                executor=None) -> StudyBOutputs:
+                executor=None, n_jobs: int | None = None) -> StudyBOutputs:
     """Run a longitudinal (Study B) study file end to end.
 
     Parameters
@@ -196,6 +160,9 @@ def run_study_b(study: str | os.PathLike | LongitudinalSpec, *, progress: bool =
         Where the sign-flip, PLS permutation, spin and bootstrap batches run (e.g. a dask
         cluster from :func:`graymatter.parallel.get_executor`); the results agree with a serial
         run (to rounding for the PLS steps). GSEA and the spatial enrichment null run here.
+    n_jobs : int, optional
+        Override the study file's ``n_jobs`` (workers of the sign-flips; same p_fwe whatever
+        ``n_jobs``), as ``graymatter run --n-jobs`` does.
 
     Returns
     -------
@@ -214,6 +181,8 @@ def run_study_b(study: str | os.PathLike | LongitudinalSpec, *, progress: bool =
     >>> out.paired.table.sort_values("t").tail(3)  # doctest: +SKIP
     """
     spec = study if isinstance(study, LongitudinalSpec) else load_longitudinal_study(study)
+    if n_jobs is not None:
+        spec = dataclasses.replace(spec, n_jobs=int(n_jobs))
     # Checked before any work; the spin cache keeps its own bookkeeping (see io.outputs).
     with output_folder(spec.output, final=(SIDECAR,), exclude=(SPIN_CACHE,)):
         return _run_study_b(spec, progress, executor)
@@ -245,7 +214,9 @@ def _run_study_b(spec: LongitudinalSpec, progress: bool, executor) -> StudyBOutp
     except DesignError as err:  # the covariates formula
         raise StudyFileError(f"{spec.where('covariates')}: {err}") from None
     t_map = paired.table["t"].astype(np.float64)
-    write_tsv(out / "t_map.tsv", pd.DataFrame({"t": t_map}).rename_axis("region"))
+    # every bit kept: `graymatter transcriptomics --map t_map.tsv` reproduces the gene PLS
+    write_tsv(out / "t_map.tsv", pd.DataFrame({"t": t_map}).rename_axis("region"),
+              float_format="%.17g")
     summary: dict = {"paired": {"n_regions": int(len(t_map)),
                                 "n_fdr_05": int((paired.table["p_fdr"] < 0.05).sum()),
                                 "n_fwe_05": int((paired.table["p_fwe"] < 0.05).sum())
@@ -270,38 +241,15 @@ def _run_study_b(spec: LongitudinalSpec, progress: bool, executor) -> StudyBOutp
     genes, tables = None, {}
     if spec.transcriptomics:
         tx = spec.transcriptomics
-        hemisphere = tx.get("hemisphere", "lh")
         logger.info("Study B: gene PLS of expression onto the t-map")
         genes = run_transcriptomics(
             t_map, tx["expression"], out_dir=out / "transcriptomics",
-            centroids=tx.get("centroids"), centroid_names=tx.get("centroid_names"),
-            annot_lh=tx.get("annot_lh"), sphere_lh=tx.get("sphere_lh"),
-            annot_rh=tx.get("annot_rh"), sphere_rh=tx.get("sphere_rh"),
-            hemisphere=None if hemisphere == "both" else hemisphere,
-            n_components=tx.get("n_components", 3), n_spins=tx.get("n_spins", 1000),
-            spin_method=tx.get("spin_method", "alexander-bloch"), n_boot=tx.get("n_boot", 1000),
-            bootstrap=tx.get("bootstrap", "regions"), n_blocks=tx.get("n_blocks", 10),
-            fdr_alpha=tx.get("fdr_alpha", 0.05), random_state=spec.random_state,
-            spin_cache=out / SPIN_CACHE, executor=executor)
+            **{k: tx[k] for k in _TX_OPTIONS if k in tx},
+            random_state=spec.random_state, spin_cache=out / SPIN_CACHE, executor=executor)
         summary["transcriptomics"] = genes.to_dict()
         if spec.enrichment:
-            from ..transcriptomics.expression import match_regions
-            from .transcriptomics import load_expression
-
-            with warnings.catch_warnings():  # run_transcriptomics already warned about these
-                warnings.simplefilter("ignore", GraymatterWarning)
-                expr, _ = load_expression(str(tx["expression"]), "drop")
-            y, X, _ = match_regions(t_map, expr, hemisphere=None if hemisphere == "both"
-                                    else hemisphere)
-            regions = list(genes.scores.index)
-            kept = set(genes.gene_table["gene"])
-            X = X.loc[regions, [g for g in X.columns if g in kept]]
-            spins = _spins(spec, y.loc[regions], X.index, out / SPIN_CACHE)
-            if spins is not None:
-                X = X.loc[list(spins[0])]
             logger.info("Study B: enrichment")
-            tables, summary["enrichment"] = _enrichment(spec, genes, y.loc[list(X.index)], X,
-                                                        out / "enrichment", spins)
+            tables, summary["enrichment"] = _enrichment(spec, genes, out / "enrichment")
 
     seconds = time.perf_counter() - started
     inputs = {"study_file": input_record(spec.source), "participants":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +23,103 @@ from graymatter.errors import GraymatterWarning, InputError, format_choices
 from graymatter.io.atomic import write_json, write_text, write_tsv
 from graymatter.io.outputs import owns_output_folder
 from graymatter.io.provenance import input_record, provenance_record
-from graymatter.transcriptomics.expression import (match_regions, normalise_region_name,
+from graymatter.transcriptomics.expression import (DEFAULT_HEMISPHERE, HEMISPHERES,
+                                                   match_regions, normalise_region_name,
                                                    read_expression)
 from graymatter.transcriptomics.gene_pls import GenePLSResult, gene_pls
 
-__all__ = ["run_transcriptomics", "read_brain_map"]
+__all__ = ["run_transcriptomics", "read_brain_map", "order_and_spin", "MatchedInputs",
+           "DEFAULT_HEMISPHERE"]
 
 logger = logging.getLogger("graymatter")
+
+
+@dataclass(frozen=True, eq=False)
+class MatchedInputs:
+    """A regional map and an expression matrix matched by region, with the spins over them.
+
+    Attributes
+    ----------
+    brain_map : (n_regions,) pandas.Series
+    expression : (n_regions, n_genes) pandas.DataFrame
+        Same rows as ``brain_map``, in centroid (spin) order when centroids were given.
+    nulls : (n_regions, n_spins) int ndarray or None
+        Spin indices over those rows; None without centroids or with ``n_spins=0``.
+    report : MatchReport
+    expression_record : dict
+        Provenance of the expression matrix.
+    no_centroid : list of str
+        Matched regions left out because they have no centroid.
+    """
+
+    brain_map: pd.Series
+    expression: pd.DataFrame
+    nulls: np.ndarray | None
+    report: object
+    expression_record: dict
+    no_centroid: list
+
+
+def hemisphere_arg(hemisphere: str | None) -> str | None:
+    """``match_regions``' hemisphere (None for both) from ``"lh"``, ``"rh"``, ``"both"`` or None."""
+    if hemisphere is None or hemisphere == "both":
+        return None
+    if hemisphere not in HEMISPHERES:
+        raise InputError(f"hemisphere must be one of {format_choices(HEMISPHERES)}; got "
+                         f"{hemisphere!r}")
+    return hemisphere
+
+
+def order_and_spin(y: pd.Series, X: pd.DataFrame, frames, *, n_spins: int, spin_method: str,
+                   seed, spin_cache=None):
+    """Put matched regions in centroid order (hemisphere blocks) and spin them.
+
+    Parameters
+    ----------
+    y : (n_regions,) pandas.Series
+    X : (n_regions, n_genes) pandas.DataFrame
+    frames : list of pandas.DataFrame
+        Centroid tables per hemisphere block (see :func:`centroid_frames`).
+    n_spins : int
+        Rotations (0: order only, no spins).
+    spin_method : str
+    seed : numpy.random.SeedSequence
+    spin_cache : path, optional
+
+    Returns
+    -------
+    y, X : reordered, regions without a centroid left out (with a warning)
+    cents : list of (n_block, 3) ndarray
+    nulls : (n_regions, n_spins) int ndarray or None
+    no_centroid : list of str
+
+    Raises
+    ------
+    InputError
+        No matched region has a centroid.
+    """
+    fold = {n.casefold(): n for n in y.index}
+    used = [f.loc[[n for n in f.index if n.casefold() in fold]] for f in frames]
+    order = [fold[n.casefold()] for f in used for n in f.index]
+    if not order:
+        raise InputError("no matched region has a centroid: the centroid names "
+                         f"(e.g. {format_choices(list(frames[0].index[:4]))}) do not match "
+                         f"the map's regions (e.g. {format_choices(list(y.index[:4]))})")
+    no_centroid = [n for n in y.index if n not in set(order)]
+    if no_centroid:
+        warnings.warn(f"{len(no_centroid)} matched regions have no sphere centroid and are "
+                      f"left out of the analysis (spins need one per region): "
+                      f"{format_choices(no_centroid)}", GraymatterWarning, stacklevel=3)
+    y, X = y[order], X.loc[order]
+    cents = [f[["x", "y", "z"]].to_numpy(dtype=np.float64) for f in used if len(f)]
+    nulls = None
+    if n_spins > 0:
+        from graymatter.transcriptomics.nulls import spin_permutations
+
+        nulls = spin_permutations(cents[0], cents[1] if len(cents) > 1 else None,
+                                  n_rotations=int(n_spins), method=spin_method,
+                                  random_state=np.random.default_rng(seed), cache_dir=spin_cache)
+    return y, X, cents, nulls, no_centroid
 
 _REGION_COLUMNS = ("region", "structure", "label", "name", "roi", "parcel")
 _VALUE_COLUMNS = ("value", "t", "stat", "d", "cohens_d", "effect", "z")
@@ -159,7 +250,8 @@ def centroid_frames(centroids, centroid_names, annot_lh, sphere_lh, annot_rh, sp
 @owns_output_folder(("transcriptomics.json",), caches=("spin_cache",))
 def run_transcriptomics(brain_map, expression, *, out_dir, centroids=None, centroid_names=None,
                         annot_lh=None, sphere_lh=None, annot_rh=None, sphere_rh=None,
-                        hemisphere: str | None = None, region_column: str | None = None,
+                        hemisphere: str | None = DEFAULT_HEMISPHERE,
+                        region_column: str | None = None,
                         map_column: str | None = None, n_components: int = 3,
                         n_spins: int = 1000, spin_method: str = "alexander-bloch", n_boot: int = 1000,
                         bootstrap: str = "regions", n_blocks: int = 10, fdr_alpha: float = 0.05,
@@ -183,8 +275,8 @@ def run_transcriptomics(brain_map, expression, *, out_dir, centroids=None, centr
         Names of the rows of a ``centroids`` file without names.
     annot_lh, sphere_lh, annot_rh, sphere_rh : str or os.PathLike, optional
         FreeSurfer annotation + sphere per hemisphere, to compute centroids instead.
-    hemisphere : {"lh", "rh"} or None
-        Analyse one hemisphere only (Study B: "lh").
+    hemisphere : {"lh", "rh", "both"} or None, default=DEFAULT_HEMISPHERE ("both")
+        Analyse one hemisphere only (Study B: "lh"); None is "both".
     region_column, map_column : str, optional
         Columns of the map table (see :func:`read_brain_map`).
     n_components : int, default=3
@@ -214,6 +306,8 @@ def run_transcriptomics(brain_map, expression, *, out_dir, centroids=None, centr
     Returns
     -------
     GenePLSResult
+        Its ``matched`` (:class:`MatchedInputs`) holds the matched map and expression in the
+        analysed order and the spins, for the next step (e.g. ``run_enrichment(matched=...)``).
 
     Raises
     ------
@@ -235,7 +329,7 @@ def run_transcriptomics(brain_map, expression, *, out_dir, centroids=None, centr
         raise InputError(f"n_spins must be an integer >= 0, got {n_spins!r}")
     ymap = read_brain_map(brain_map, region_column=region_column, value_column=map_column)
     expr, expr_info = load_expression(expression, duplicate_genes)
-    y, X, report = match_regions(ymap, expr, hemisphere=hemisphere)
+    y, X, report = match_regions(ymap, expr, hemisphere=hemisphere_arg(hemisphere))
     spin_seed, boot_seed = np.random.SeedSequence(random_state).spawn(2)
 
     frames = centroid_frames(centroids, centroid_names, annot_lh, sphere_lh, annot_rh,
@@ -243,30 +337,9 @@ def run_transcriptomics(brain_map, expression, *, out_dir, centroids=None, centr
     nulls = blocks = None
     no_centroid: list[str] = []
     if frames:
-        fold = {n.casefold(): n for n in y.index}
-        blocks_used = []
-        for f in frames:
-            keep = [n for n in f.index if n.casefold() in fold]
-            blocks_used.append(f.loc[keep])
-        order = [fold[n.casefold()] for f in blocks_used for n in f.index]
-        no_centroid = [n for n in y.index if n not in set(order)]
-        if no_centroid:
-            warnings.warn(f"{len(no_centroid)} matched regions have no sphere centroid and are "
-                          f"left out of the analysis (spins need one per region): "
-                          f"{format_choices(no_centroid)}", GraymatterWarning, stacklevel=2)
-        if not order:
-            raise InputError("no matched region has a centroid: the centroid names "
-                             f"(e.g. {format_choices(list(frames[0].index[:4]))}) do not match "
-                             f"the map's regions (e.g. {format_choices(list(y.index[:4]))})")
-        y, X = y[order], X.loc[order]
-        cents = [f[["x", "y", "z"]].to_numpy(dtype=np.float64) for f in blocks_used if len(f)]
-        if n_spins > 0:
-            from graymatter.transcriptomics.nulls import spin_permutations
-
-            nulls = spin_permutations(cents[0], cents[1] if len(cents) > 1 else None,
-                                      n_rotations=int(n_spins), method=spin_method,
-                                      random_state=np.random.default_rng(spin_seed),
-                                      cache_dir=spin_cache)
+        y, X, cents, nulls, no_centroid = order_and_spin(
+            y, X, frames, n_spins=n_spins, spin_method=spin_method, seed=spin_seed,
+            spin_cache=spin_cache)
         if bootstrap == "blocks":
             from sklearn.cluster import KMeans
 
@@ -289,7 +362,9 @@ def run_transcriptomics(brain_map, expression, *, out_dir, centroids=None, centr
     result = gene_pls(X, y, n_components=n_components, nulls=nulls, n_boot=n_boot,
                       bootstrap=bootstrap, blocks=blocks, fdr_alpha=fdr_alpha,
                       random_state=np.random.default_rng(boot_seed), executor=executor)
-    result = _with_seed(result, random_state)
+    result = replace(result, random_state=random_state, matched=MatchedInputs(
+        brain_map=y, expression=X, nulls=nulls, report=report, expression_record=expr_info,
+        no_centroid=list(no_centroid)))
 
     files = _write_outputs(out, result, y, report, expr_info, brain_map, locals_=dict(
         centroids=centroids, annot_lh=annot_lh, sphere_lh=sphere_lh, annot_rh=annot_rh,
@@ -300,12 +375,6 @@ def run_transcriptomics(brain_map, expression, *, out_dir, centroids=None, centr
         map_column=map_column, duplicate_genes=duplicate_genes), no_centroid=no_centroid)
     logger.info("wrote %d files to %s", len(files), out)
     return result
-
-
-def _with_seed(result: GenePLSResult, seed) -> GenePLSResult:
-    import dataclasses
-
-    return dataclasses.replace(result, random_state=seed)
 
 
 def _write_outputs(out: Path, result: GenePLSResult, y: pd.Series, report, expr_info, brain_map,
