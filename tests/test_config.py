@@ -108,3 +108,11 @@ def test_preprocess_block_errors(folder):
     spec = load_study(_write(folder, base + "    preprocess:\n      t1: 'raw/*.nii.gz'\n"
                                             "      resolution: 2\n"))
     assert spec.preprocess["t1"] == str(folder / "raw" / "*.nii.gz")
+
+
+def test_preprocess_exclude_qc_choice(folder):
+    base = VALID.replace("    regions: regions.csv\n", "").rstrip() + "\n"
+    block = base + "    preprocess:\n      t1: 'raw/*.nii.gz'\n      exclude_qc: "
+    assert load_study(_write(folder, block + "fail\n")).preprocess["exclude_qc"] == "fail"
+    with pytest.raises(StudyFileError, match="exclude_qc.*none, fail or warn.*'maybe'"):
+        load_study(_write(folder, block + "maybe\n"))

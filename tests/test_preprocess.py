@@ -88,6 +88,8 @@ def test_good_subjects_done_and_bad_ones_recorded(run):
     assert sorted(result.failed) == sorted(BAD)
     for pid, pattern in BAD.items():
         assert pd.Series([qc.loc[pid, "error"]]).str.contains(pattern).all(), qc.loc[pid, "error"]
+        assert qc.loc[pid, "qc_status"] == "fail" and pattern.split("|")[0] in \
+            qc.loc[pid, "qc_reasons"]
     on_disk = pd.read_csv(result.out_dir / "qc.tsv", sep="\t", index_col=0)
     assert set(on_disk.index) == set(qc.index) and on_disk.loc["sub-text", "status"] == "failed"
 
@@ -135,6 +137,22 @@ def test_volumes_plausible_and_consistent(run):
         assert row["similarity_ncc"] > 0.5 and row["jacobian_min"] > 0
     per_subject = pd.read_csv(files["volumes"], sep="\t", index_col=0)
     assert per_subject.loc[pid, "tiv_ml"] == pytest.approx(row["tiv_ml"], rel=1e-8)
+
+
+def test_volumes_match_the_reference_segmentation(run, shared_data):
+    """TIV within 10 % of DLMUSE's ICV and GM within 12 % of its GM, on both IXI subjects.
+
+    The module's settings (2 mm grid, SyN 20x10x0) gave GM and TIV within 2.5 % of the
+    defaults' on these two subjects (docs/preprocessing.md, IXI table)."""
+    result, _ = run
+    ref = pd.read_csv(shared_data / "t1" / "IXI_reference_volumes.csv", index_col="MRID")
+    for mrid in ref.index:
+        row = result.qc.loc["sub-" + mrid.replace("-", "")]
+        tiv_error = row["tiv_ml"] / ref.loc[mrid, "icv_ml"] - 1
+        gm_error = row["gm_ml"] / ref.loc[mrid, "gm_ml"] - 1
+        assert abs(tiv_error) <= 0.10, (mrid, row["tiv_ml"], ref.loc[mrid, "icv_ml"])
+        assert abs(gm_error) <= 0.12, (mrid, row["gm_ml"], ref.loc[mrid, "gm_ml"])
+        assert row["qc_status"] in ("pass", "warn"), row["qc_reasons"]
 
 
 def test_glm_bridge(run):

@@ -168,3 +168,78 @@ def test_outputs_for_glm_needs_a_finished_folder(tmp_path):
         tmp_path / "qc.tsv", sep="\t", index=False)
     with pytest.raises(InputError, match="missing"):
         preprocess_outputs_for_glm(tmp_path)
+
+
+def test_canonical_round_trip_keeps_data_and_world():
+    from graymatter.preprocess.initialise import from_canonical, to_canonical
+
+    rng = np.random.default_rng(4)
+    data = rng.random((6, 7, 8)).astype(np.float32)
+    affine = np.array([[0, 0, -2, 90], [-2, 0, 0, 100], [0, 2, 0, -70], [0, 0, 0, 1.0]])  # PSR-like
+    img = nib.Nifti1Image(data, affine)
+    canonical, back = to_canonical(img)
+    assert nib.aff2axcodes(canonical.affine) == ("R", "A", "S")
+    # The same world point holds the same value in both orders.
+    ijk = np.array([1, 2, 3])
+    world = affine @ np.r_[ijk, 1]
+    cijk = np.round(np.linalg.inv(canonical.affine) @ world).astype(int)[:3]
+    assert canonical.get_fdata()[tuple(cijk)] == pytest.approx(data[tuple(ijk)])
+    again = from_canonical(canonical, back)
+    np.testing.assert_array_equal(again.get_fdata(), data)
+    np.testing.assert_allclose(again.affine, affine)
+
+
+def test_qc_decision_names_each_failed_criterion():
+    from graymatter.preprocess.qc import THRESHOLDS, decide, fraction_ranges
+
+    good = {"similarity_ncc": 0.8, "brain_mask_dice": 0.92, "jacobian_min": 0.2,
+            "jacobian_max": 4.0, "affine_scale": 0.8, "contrast_ordered": True,
+            "gm_ml": 700.0, "wm_ml": 500.0, "csf_ml": 250.0, "tiv_ml": 1450.0}
+    assert decide(good) == ("pass", [])
+    status, reasons = decide({**good, "similarity_ncc": 0.1, "contrast_ordered": False})
+    assert status == "fail" and len(reasons) == 2
+    assert "similarity_ncc 0.100" in reasons[0] and "CSF < GM < WM" in reasons[1]
+    warn = THRESHOLDS["brain_mask_dice"][0] - 0.01
+    assert decide({**good, "brain_mask_dice": warn})[0] == "warn"
+    assert decide({**good, "jacobian_min": -0.1})[0] == "fail"
+    assert decide({**good, "brain_mask_dice": float("nan")})[0] == "fail"
+    # GM fraction 0.48 is plausible at 25 but not at 85.
+    assert decide(good, age=25)[0] == "pass"
+    status, reasons = decide(good, age=85)
+    assert status == "warn" and reasons[0].startswith("GM fraction 0.48")
+    young, old = fraction_ranges(25), fraction_ranges(85)
+    assert old["gm"][1] < young["gm"][1] and old["csf"][0] > young["csf"][0]
+
+
+def test_deep_gm_prior_covers_basal_ganglia_not_cortex():
+    tpl = load_templates(2.0)
+    inv = np.linalg.inv(tpl.t1.affine)
+    deep, gm = tpl.deep_gm.get_fdata(), tpl.gm.get_fdata()
+
+    def at(xyz):
+        ijk = tuple(np.round(inv @ np.r_[xyz, 1]).astype(int)[:3])
+        return deep[ijk], gm[ijk]
+
+    for xyz in [(12, -18, 8), (-25, 2, 0), (13, 12, 10)]:  # thalamus, putamen, caudate
+        d, g = at(xyz)
+        assert d == pytest.approx(g, rel=0.02) and g > 0.5
+    for xyz in [(-40, -5, 5), (50, -20, 10), (5, 40, 30)]:  # insula, temporal, cingulate
+        assert at(xyz)[0] < 0.02
+    assert np.all(deep <= gm + 1e-6)
+
+
+def test_qc_selection_needs_an_explicit_choice(tmp_path):
+    from graymatter.workflows.preprocess import no_maps_error, qc_selection
+
+    table = pd.DataFrame({"participant_id": ["sub-1", "sub-2", "sub-3", "sub-4"],
+                          "status": ["done", "done", "done", "failed"],
+                          "qc_status": ["pass", "warn", "fail", "fail"],
+                          "folder": ["a", "b", "c", "d"]})
+    table.to_csv(tmp_path / "qc.tsv", sep="\t", index=False)
+    # No choice: the QC failure with maps is kept (and named); the one without maps cannot be.
+    assert qc_selection(tmp_path) == (["sub-1", "sub-2", "sub-3"], [], ["sub-3"], ["sub-4"])
+    assert qc_selection(tmp_path, "fail") == (["sub-1", "sub-2"], ["sub-3", "sub-4"], [], [])
+    assert qc_selection(tmp_path, "warn") == (["sub-1"], ["sub-2", "sub-3", "sub-4"], [], [])
+    assert "exclude_qc: fail" in str(no_maps_error(["sub-4"], tmp_path))
+    with pytest.raises(InputError, match="exclude_qc must be"):
+        qc_selection(tmp_path, "maybe")

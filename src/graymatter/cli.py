@@ -180,7 +180,8 @@ def _run_study(args) -> int:
         print(plan_study(spec, executor=kind, n_workers=workers).to_text())
         return 0
     with open_executor(args) as executor:
-        out = run_study(spec, progress=not args.quiet, n_jobs=args.n_jobs, executor=executor)
+        out = run_study(spec, progress=not args.quiet, n_jobs=args.n_jobs, executor=executor,
+                        exclude_qc=args.exclude_qc)
     if out.table1 is not None:
         print(out.table1.to_markdown())
     if any(inf.table is not None for inf in out.glm.inference.values()):
@@ -245,6 +246,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     run = sub.add_parser("run", help="run a study file (YAML) end to end")
     run.add_argument("study", metavar="STUDY.yaml")
     run.add_argument("--n-jobs", type=int, help="override the study's inference.n_jobs")
+    run.add_argument("--exclude-qc", choices=["none", "fail", "warn"], default=None,
+                     help="leave subjects out of the GLM by preprocessing QC status (overrides "
+                          "the study file's preprocess: exclude_qc; default: keep everyone)")
     run.add_argument("--dry-run", action="store_true",
                      help="print the task plan and estimated memory, and stop")
     add_executor_options(run)

@@ -30,7 +30,8 @@ _ATLAS = {"image": "file", "labels": "file"}
 _DEMOGRAPHICS = {"group": "text", "group_order": "list", "variables": "list"}
 _PREPROCESS = {"t1": "pattern or list", "bids": "folder", "resolution": "number",
                "fwhm": "number", "denoise": "bool", "n_jobs": "int", "threads_per_subject": "int",
-               "random_state": "int", "syn_iterations": "list"}
+               "random_state": "int", "syn_iterations": "list",
+               "exclude_qc": "none, fail or warn"}
 
 
 class StudyFileError(InputError):
@@ -295,6 +296,9 @@ def _preprocess_block(check: _Checker, block) -> dict | None:
         check.typed(block.get(key), "int", ("preprocess", key))
     check.typed(block.get("denoise"), "bool", ("preprocess", "denoise"))
     check.typed(block.get("syn_iterations"), "list", ("preprocess", "syn_iterations"))
+    if block.get("exclude_qc", "none") not in ("none", "fail", "warn"):
+        raise check.fail(("preprocess", "exclude_qc"), "'exclude_qc' must be none, fail or warn "
+                                                       f"(found {block['exclude_qc']!r}).")
     if "bids" in block:
         block["bids"] = check.file(block["bids"], ("preprocess", "bids"))
     elif isinstance(block["t1"], str):

@@ -14,10 +14,12 @@ from .executor import add_executor_options, open_executor
 def _add_preprocess(sub) -> None:
     p = sub.add_parser(
         "preprocess", help="VBM preprocessing: T1 -> modulated GM in MNI, TIV and QC (ANTs)",
-        description="N4 bias correction, affine + SyN registration to the MNI152 2009 template, "
-                    "Atropos segmentation with template priors, Jacobian-modulated and smoothed "
-                    "GM, tissue volumes and TIV, QC figures and table. Reruns skip finished "
-                    "subjects; failed subjects are listed and the exit status is 1.",
+        description="N4 bias correction, head-to-brain similarity, brain affine and SyN "
+                    "registration to the MNI152 2009 template, Atropos segmentation with "
+                    "template priors (deep GM counted as GM), Jacobian-modulated and smoothed "
+                    "GM, tissue volumes and TIV, QC pass/warn/fail per subject with reasons. "
+                    "Reruns skip finished subjects; subjects that failed QC are listed; "
+                    "subjects whose processing failed are listed and the exit status is 1.",
         epilog="example: graymatter preprocess --bids /data/ds001 --out derivatives/graymatter "
                "--n-jobs 2")
     p.add_argument("t1", nargs="*", metavar="T1", help="T1-weighted NIfTI files (.nii/.nii.gz)")
@@ -59,6 +61,10 @@ def _run_preprocess(args) -> int:
     if flagged:
         print("sample-homogeneity outliers (mean correlation > 2 SD below the sample): "
               + ", ".join(flagged))
+    qc_failed = [p for p in res.qc.index[res.qc["qc_status"].eq("fail")] if p not in res.failed]
+    for pid in qc_failed:
+        print(f"QC FAIL {pid}: {res.qc.loc[pid, 'qc_reasons']} (outputs written; a study keeps "
+              "it in the GLM unless exclude_qc: fail / --exclude-qc fail)")
     if res.failed:
         for pid in res.failed:
             print(f"FAILED {pid}: {res.qc.loc[pid, 'error']}")

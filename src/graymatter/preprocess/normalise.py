@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
+from . import initialise
 from .antsbridge import import_ants
+
+logger = logging.getLogger("graymatter")
 
 
 @dataclass(frozen=True)
@@ -25,31 +29,45 @@ class Registration:
         ``whichtoinvert`` for :attr:`inverse`.
     affine_det : float
         Determinant of the affine's linear part: native volume per template volume.
+    start_ncc : float
+        NCC with the template after the first (head) stage, from the best start.
     """
 
     forward: list
     inverse: list
     inverse_flags: list
     affine_det: float
+    start_ncc: float = float("nan")
+
+
+#: NCC (inside the template brain) of the first start's similarity transform above which the
+#: other starts are not tried (see docs/preprocessing.md for the values it was set from).
+GOOD_START_NCC = 0.30
 
 
 def register_to_template(t1, template, template_mask, *, random_seed: int = 0,
-                         syn_iterations=(40, 20, 10)) -> Registration:
-    """Rigid, then affine, then SyN registration of a whole-head T1 to a skull-stripped template.
+                         syn_iterations=(40, 20, 10), exhaustive: bool = False) -> Registration:
+    """Register a whole-head T1 to the skull-stripped template, brain extraction included.
 
-    The template has no skull, so each stage masks the native image with the template mask
-    carried back by the previous stage (dilated: the stages refine it).
+    Stages (fixed = template): (1) similarity transform of the head from a start set by the
+    cranium's geometry (:mod:`~.initialise`), metric restricted to the dilated template brain;
+    when its NCC is poor, eight rotated starts are tried and the best kept; (2) affine of the
+    brain, the native image masked by the template mask carried back (dilated 4 voxels);
+    (3) SyN of the brain, masked by the refined carried mask (dilated 2 voxels). Skull and
+    neck therefore never drive the affine or the warp.
 
     Parameters
     ----------
     t1 : ants.ANTsImage
-        Bias-corrected native T1.
+        Bias-corrected native T1 (whole head).
     template, template_mask : ants.ANTsImage
         Template T1 and brain mask on the output grid.
     random_seed : int
         Seed of the metric's random sampling (fixed, so runs repeat exactly).
     syn_iterations : sequence of int
         SyN iterations per level, coarse to fine.
+    exhaustive : bool
+        Try every start, not only when the first is poor (used by the retry).
 
     Returns
     -------
@@ -66,31 +84,72 @@ def register_to_template(t1, template, template_mask, *, random_seed: int = 0,
     previous = ants.config._random_seed
     ants.config._random_seed = seed
     try:
-        return _register(ants, t1, template, template_mask, seed, syn_iterations)
+        return _register(ants, t1, template, template_mask, seed, syn_iterations, exhaustive)
     finally:
         ants.config._random_seed = previous
 
 
-def _register(ants, t1, template, template_mask, seed, syn_iterations) -> Registration:
+def masked_ncc(ants, warped, template, mask) -> float:
+    """Pearson correlation of a warped image with the template inside ``mask`` (ANTs images)."""
+    inside = mask.numpy() > 0.5
+    a, b = warped.numpy()[inside].astype(float), template.numpy()[inside].astype(float)
+    if a.size < 2 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _head_similarity(ants, t1, template, template_mask, seed, exhaustive):
+    """Stage 1: similarity transform of the head, best of several starts."""
+    fixed_mask = ants.iMath(template_mask, "MD", 3)
+    coarse = ants.resample_image(template, (3.0, 3.0, 3.0), interp_type=0)
+    coarse_mask = ants.resample_image(template_mask, (3.0, 3.0, 3.0), interp_type=1)
+    best, starts = None, [(0.0, 0.0, 0.0)]
+    k = 0
+    while k < len(starts):
+        init = initialise.starting_transform(t1, template_mask, starts[k])
+        reg = ants.registration(template, t1, type_of_transform="Similarity",
+                                initial_transform=init, mask=fixed_mask, random_seed=seed,
+                                aff_metric="GC",
+                                aff_shrink_factors=(6, 4, 2), aff_smoothing_sigmas=(3, 2, 1),
+                                aff_iterations=(200, 100, 50))
+        warped = ants.apply_transforms(coarse, t1, reg["fwdtransforms"])
+        score = masked_ncc(ants, warped, coarse, coarse_mask)
+        logger.debug("start %s: NCC %.3f", starts[k], score)
+        remove_files([init])
+        if best is None or (np.isfinite(score) and not score <= best[0]):
+            if best is not None:
+                remove_files(best[1]["fwdtransforms"])
+            best = (score, reg)
+        else:
+            remove_files(reg["fwdtransforms"])
+        if k == 0 and (exhaustive or not score >= GOOD_START_NCC):
+            starts += initialise.rotations()
+        k += 1
+    return best[1]["fwdtransforms"][0], best[0]
+
+
+def _register(ants, t1, template, template_mask, seed, syn_iterations, exhaustive):
 
     def carried_mask(transforms, dilate):
-        warped = ants.apply_transforms(t1, template_mask, transforms, interpolator="linear")
+        warped = ants.apply_transforms(t1, template_mask, transforms, interpolator="linear",
+                                       whichtoinvert=[True])
         return ants.iMath(ants.threshold_image(warped, 0.5, 1e9), "MD", dilate)
 
-    rigid = ants.registration(template, t1, type_of_transform="Rigid", random_seed=seed)
-    mask = carried_mask(rigid["invtransforms"], 5)
+    head, start_ncc = _head_similarity(ants, t1, template, template_mask, seed, exhaustive)
+    mask = carried_mask([head], 4)
     affine = ants.registration(template, t1 * mask, type_of_transform="Affine",
-                               initial_transform=rigid["fwdtransforms"][0], random_seed=seed)
-    mask = carried_mask(affine["invtransforms"], 2)
+                               initial_transform=head, random_seed=seed,
+                               aff_shrink_factors=(4, 2, 1), aff_smoothing_sigmas=(2, 1, 0),
+                               aff_iterations=(200, 100, 50))
+    mask = carried_mask(affine["fwdtransforms"], 2)
     syn = ants.registration(template, t1 * mask, type_of_transform="SyNOnly",
                             initial_transform=affine["fwdtransforms"][0], random_seed=seed,
                             reg_iterations=tuple(int(i) for i in syn_iterations))
-    remove_files(rigid["fwdtransforms"] + rigid["invtransforms"] + affine["fwdtransforms"]
-                 + affine["invtransforms"])
+    remove_files([head] + affine["fwdtransforms"] + affine["invtransforms"])
     forward = list(syn["fwdtransforms"])
     matrix = np.asarray(ants.read_transform(forward[1]).parameters[:9], float).reshape(3, 3)
     return Registration(forward, list(syn["invtransforms"]), [True, False],
-                        float(abs(np.linalg.det(matrix))))
+                        float(abs(np.linalg.det(matrix))), float(start_ncc))
 
 
 def remove_files(paths) -> None:

@@ -1,4 +1,10 @@
-"""Quality control: GM overlay figure, registration similarity, sample homogeneity (CAT12)."""
+"""Quality control: GM overlay figure, registration similarity, sample homogeneity (CAT12), and
+the pass / warn / fail decision of each subject (:func:`decide`).
+
+The thresholds in :data:`THRESHOLDS` are documented in docs/preprocessing.md with the values
+measured on the IXI T1s, their hard variants, the SPM single subject and failure cases that
+they were set from.
+"""
 
 from __future__ import annotations
 
@@ -44,6 +50,106 @@ def registration_similarity(warped_t1: np.ndarray, template_t1: np.ndarray,
 
     nmi = (entropy(joint.sum(axis=0)) + entropy(joint.sum(axis=1))) / entropy(joint.ravel())
     return {"ncc": float(np.corrcoef(a, b)[0, 1]), "nmi": float(nmi)}
+
+
+#: (warn below, fail below) for similarity and parenchyma Dice; limits of the Jacobian.
+THRESHOLDS = {
+    "similarity_ncc": (0.55, 0.35),
+    "brain_mask_dice": (0.85, 0.75),
+    "jacobian_min": (0.05, 0.0),     # <= 0: the warp folds
+    "jacobian_max": (8.0, 20.0),     # warn / fail above
+    "affine_scale": (0.45, 1.6),     # plausible native / template volume ratio
+}
+
+#: GM, WM and CSF fractions of TIV outside which a subject is flagged (warn), with no age given.
+FRACTIONS = {"gm": (0.30, 0.60), "wm": (0.22, 0.50), "csf": (0.05, 0.45)}
+
+
+def fraction_ranges(age: float | None = None) -> dict:
+    """Plausible GM/WM/CSF fractions of TIV, narrowed by age when it is known.
+
+    GM fraction falls from ~0.50 at 20 to ~0.40 at 80 and CSF rises from ~0.12 to ~0.30
+    (adult lifespan studies of SPM/CAT12 volumes); the ranges are those trends +-0.09 (GM)
+    and +-0.12 (CSF), wide enough for segmenter differences.
+
+    Examples
+    --------
+    >>> fraction_ranges(80)["gm"]
+    (0.31, 0.49)
+    """
+    if age is None or not np.isfinite(age):
+        return dict(FRACTIONS)
+    years = float(np.clip(age, 20, 95)) - 20.0
+    gm = 0.50 - years * 0.10 / 60.0
+    csf = 0.12 + years * 0.18 / 60.0
+    return {"gm": (round(gm - 0.09, 3), round(gm + 0.09, 3)), "wm": FRACTIONS["wm"],
+            "csf": (round(max(csf - 0.12, 0.02), 3), round(csf + 0.12, 3))}
+
+
+def decide(values: dict, *, age: float | None = None) -> tuple[str, list]:
+    """QC status (``pass``, ``warn`` or ``fail``) and its reasons from a subject's QC values.
+
+    Parameters
+    ----------
+    values : dict
+        ``similarity_ncc``, ``brain_mask_dice``, ``jacobian_min``, ``jacobian_max``,
+        ``affine_scale``, ``contrast_ordered`` (bool), and volumes ``gm_ml``, ``wm_ml``,
+        ``csf_ml``, ``tiv_ml``. Missing values are not judged.
+    age : float, optional
+        Age in years, for the tissue-fraction ranges.
+
+    Returns
+    -------
+    status : str
+    reasons : list of str
+        Every criterion that failed or warned, with its value and limit.
+
+    Examples
+    --------
+    >>> decide({"similarity_ncc": 0.2})
+    ('fail', ['similarity_ncc 0.200 < 0.35'])
+    """
+    fails, warns = [], []
+    for key in ("similarity_ncc", "brain_mask_dice"):
+        value = values.get(key)
+        if value is None:
+            continue
+        warn, fail = THRESHOLDS[key]
+        if not np.isfinite(value) or value < fail:
+            fails.append(f"{key} {value:.3f} < {fail}")
+        elif value < warn:
+            warns.append(f"{key} {value:.3f} < {warn}")
+    jmin, jmax = values.get("jacobian_min"), values.get("jacobian_max")
+    if jmin is not None and not jmin > THRESHOLDS["jacobian_min"][1]:
+        fails.append(f"jacobian_min {jmin:.3f} <= 0 (the warp folds)")
+    elif jmin is not None and jmin < THRESHOLDS["jacobian_min"][0]:
+        warns.append(f"jacobian_min {jmin:.3f} < {THRESHOLDS['jacobian_min'][0]}")
+    if jmax is not None and jmax > THRESHOLDS["jacobian_max"][1]:
+        fails.append(f"jacobian_max {jmax:.1f} > {THRESHOLDS['jacobian_max'][1]}")
+    elif jmax is not None and jmax > THRESHOLDS["jacobian_max"][0]:
+        warns.append(f"jacobian_max {jmax:.1f} > {THRESHOLDS['jacobian_max'][0]}")
+    scale = values.get("affine_scale")
+    low, high = THRESHOLDS["affine_scale"]
+    if scale is not None and not low <= scale <= high:
+        fails.append(f"affine_scale {scale:.2f} outside {low}-{high}")
+    if values.get("contrast_ordered") is False:
+        fails.append("tissue intensities not ordered CSF < GM < WM")
+    warns += _fraction_reasons(values, age)
+    status = "fail" if fails else "warn" if warns else "pass"
+    return status, fails + warns
+
+
+def _fraction_reasons(values: dict, age) -> list:
+    tiv = values.get("tiv_ml")
+    if not tiv or not np.isfinite(tiv):
+        return []
+    out = []
+    for tissue, (low, high) in fraction_ranges(age).items():
+        volume = values.get(f"{tissue}_ml")
+        if volume is not None and not low <= volume / tiv <= high:
+            where = f" for age {age:g}" if age is not None and np.isfinite(age) else ""
+            out.append(f"{tissue.upper()} fraction {volume / tiv:.2f} outside {low}-{high}{where}")
+    return out
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -155,5 +261,5 @@ def save_figure(path, figure) -> None:
         figure.savefig(tmp, format="png", metadata={"Software": None})
 
 
-__all__ = ["registration_similarity", "dice", "sample_homogeneity", "overlay_figure",
+__all__ = ["THRESHOLDS", "FRACTIONS", "fraction_ranges", "decide", "registration_similarity", "dice", "sample_homogeneity", "overlay_figure",
            "save_figure"]

@@ -77,8 +77,13 @@ def brain_mask(template_mask_native, *, threshold: float = 0.5):
     return ants.iMath(mask, "FillHoles")
 
 
-def segment_tissues(t1, mask, priors, *, prior_weight: float = 0.25, iterations: int = 5):
-    """Prior-based Atropos segmentation into CSF, GM and WM.
+#: Atropos classes in order of increasing T1 intensity; DGM (deep GM) counts as GM.
+CLASSES = ("CSF", "GM", "DGM", "WM")
+
+
+def segment_tissues(t1, mask, priors, *, prior_weight: float = 0.25, iterations: int = 5,
+                    mrf: float = 0.1):
+    """Prior-based Atropos segmentation (with an MRF) into CSF, GM, deep GM and WM.
 
     Parameters
     ----------
@@ -87,41 +92,57 @@ def segment_tissues(t1, mask, priors, *, prior_weight: float = 0.25, iterations:
     mask : ants.ANTsImage
         Brain mask (0/1), same grid.
     priors : dict of str to ants.ANTsImage
-        ``{"CSF", "GM", "WM"}`` prior probabilities on the native grid.
+        Prior probabilities on the native grid for ``CSF``, ``GM``, ``WM`` and optionally
+        ``DGM`` (deep GM, a class of its own because its intensity lies between cortex and WM).
     prior_weight : float
-        Weight of the priors against the intensity likelihood (0 = none, 1 = priors only).
+        Weight of the priors against the intensity likelihood and the MRF (0 = none,
+        1 = priors only). Low, so that intensity decides where it is clear (CSF in enlarged
+        ventricles and sulci of an atrophied brain stays CSF).
     iterations : int
         EM iterations.
+    mrf : float
+        Atropos MRF smoothing (neighbourhood 1 voxel).
 
     Returns
     -------
     probabilities : dict of str to numpy.ndarray of float32, shape (X, Y, Z)
-        Posterior probabilities, zero outside the mask; they sum to 1 inside it.
+        Posterior probabilities of CSF, GM (deep GM included) and WM, zero outside the mask;
+        they sum to 1 inside it.
+    means : dict of str to float
+        Posterior-weighted mean T1 intensity of each Atropos class (QC: CSF < GM < WM).
 
     Examples
     --------
-    >>> probs = segment_tissues(t1, mask, priors)  # doctest: +SKIP
+    >>> probs, means = segment_tissues(t1, mask, priors)  # doctest: +SKIP
     """
     ants = import_ants()
-    names = ("CSF", "GM", "WM")
+    names = [n for n in CLASSES if n in priors]
     # Normalise the priors so they sum to 1 in the mask (Atropos expects a partition).
     stack = np.stack([priors[n].numpy() for n in names]).clip(0, None) + 1e-4
     stack /= stack.sum(axis=0, keepdims=True)
     prior_images = [priors["GM"].new_image_like(p.astype(np.float32)) for p in stack]
-    result = ants.atropos(a=t1, x=mask, i=prior_images, m="[0.1,1x1x1]",
+    result = ants.atropos(a=t1, x=mask, i=prior_images, m=f"[{float(mrf)},1x1x1]",
                           c=f"[{int(iterations)},0]", priorweight=float(prior_weight),
                           r=0)  # -r 0: fixed seed, so reruns repeat exactly
     inside = mask.numpy() > 0
-    out = {}
+    intensity = t1.numpy()[inside].astype(np.float64)
+    raw, means = {}, {}
     for name, image in zip(names, result["probabilityimages"]):
-        out[name] = np.where(inside, image.numpy(), 0.0).astype(np.float32)
+        p = np.where(inside, image.numpy(), 0.0).astype(np.float32)
+        raw[name] = p
+        weight = p[inside].astype(np.float64)
+        means[name] = float((weight * intensity).sum() / weight.sum()) if weight.sum() else \
+            float("nan")
+    if "DGM" in raw:
+        raw["GM"] = raw["GM"] + raw.pop("DGM")
+    out = {n: raw[n] for n in ("CSF", "GM", "WM")}
     total = sum(out.values())
     ok = total > 0
-    for name in names:  # exact partition of the mask, whatever Atropos's rounding
+    for name in out:  # exact partition of the mask, whatever Atropos's rounding
         out[name] = np.where(ok, out[name] / np.where(ok, total, 1.0), 0.0).astype(np.float32)
     # A masked voxel that got no posterior at all counts as CSF, so the volumes add up to TIV.
     out["CSF"][inside & ~ok] = 1.0
-    return out
+    return out, means
 
 
-__all__ = ["bias_correct", "warp_to_native", "brain_mask", "segment_tissues"]
+__all__ = ["CLASSES", "bias_correct", "warp_to_native", "brain_mask", "segment_tissues"]

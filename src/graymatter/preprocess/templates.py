@@ -25,6 +25,10 @@ class TemplateSet:
         Skull-stripped T1 template (registration target).
     gm, wm, csf : nibabel.Nifti1Image
         Tissue priors; CSF is the brain mask minus GM and WM, clipped to [0, 1].
+    deep_gm : nibabel.Nifti1Image
+        The part of ``gm`` in the basal ganglia and thalamus (see :func:`deep_gm_weight`);
+        segmented as its own class (its T1 intensity lies between cortex and WM) and counted
+        as GM, as in CAT12/SPM.
     mask : nibabel.Nifti1Image
         Brain (intracranial) mask probability.
     resolution_mm : float
@@ -35,6 +39,7 @@ class TemplateSet:
     wm: nib.Nifti1Image
     csf: nib.Nifti1Image
     mask: nib.Nifti1Image
+    deep_gm: nib.Nifti1Image
     resolution_mm: float
 
     @property
@@ -51,6 +56,34 @@ def _resampled(image, shape, affine) -> np.ndarray:
         out = resample_img(image, target_affine=affine, target_shape=shape,
                            interpolation="continuous", force_resample=True, copy_header=True)
     return np.clip(np.asarray(out.get_fdata(), dtype=np.float32), 0.0, None)
+
+
+#: MNI box (mm) holding the caudate, putamen, pallidum and thalamus, and no cortex: the insula
+#: lies at |x| > 35, the cingulate above z = 24 or in front of y = 28, the hippocampus below
+#: z = -12.
+DEEP_GM_BOX = ((-33.0, 33.0), (-38.0, 28.0), (-12.0, 24.0))
+
+
+def deep_gm_weight(shape, affine, *, soften_mm: float = 2.0) -> np.ndarray:
+    """Weight in [0, 1] of the deep-GM box on a grid, its edges softened by a Gaussian.
+
+    Examples
+    --------
+    >>> shape, affine = mni_grid(2.0)
+    >>> w = deep_gm_weight(shape, affine)
+    >>> ijk = np.round(np.linalg.inv(affine) @ [12, -18, 8, 1]).astype(int)[:3]  # thalamus
+    >>> float(w[tuple(ijk)]) > 0.99
+    True
+    """
+    from scipy import ndimage
+
+    ijk = np.indices(shape).reshape(3, -1)
+    xyz = (affine[:3, :3] @ ijk + affine[:3, 3:4]).reshape((3, *shape))
+    inside = np.ones(shape, bool)
+    for axis, (low, high) in enumerate(DEEP_GM_BOX):
+        inside &= (xyz[axis] >= low) & (xyz[axis] <= high)
+    voxel = float(np.sqrt((affine[:3, :3] ** 2).sum(axis=0)).mean())
+    return ndimage.gaussian_filter(inside.astype(np.float32), soften_mm / voxel).clip(0, 1)
 
 
 @lru_cache(maxsize=4)
@@ -88,8 +121,9 @@ def load_templates(resolution_mm: float = 1.5) -> TemplateSet:
         img.set_qform(affine, code=4)
         return img
 
+    deep = gm * deep_gm_weight(shape, affine)
     return TemplateSet(image(t1), image(gm), image(wm), image(csf), image(mask),
-                       float(resolution_mm))
+                       image(deep), float(resolution_mm))
 
 
-__all__ = ["SPACE", "TemplateSet", "load_templates"]
+__all__ = ["SPACE", "TemplateSet", "DEEP_GM_BOX", "deep_gm_weight", "load_templates"]

@@ -200,9 +200,13 @@ def _qc_section(spec, *, max_overlays: int = 6) -> dict | None:
                          "participant_id"].tolist()
     overlays = sorted(folder.glob("sub-*/anat/*_desc-overlay_qc.png"),
                       key=lambda p: (not any(p.name.startswith(f"{o}_") for o in outliers), p.name))
+    decision = folder / "qc_decision.txt"
     return {"table": Markup(table.to_html(index=False, na_rep="", border=0,
                                           float_format=lambda v: f"{v:.3g}")),
             "outliers": outliers,
+            "failed": table.loc[table.get("qc_status", pd.Series(dtype=str)).eq("fail"),
+                                "participant_id"].tolist(),
+            "decision": decision.read_text().strip() if decision.is_file() else "",
             "overlays": [{"name": p.name.split("_")[0], "src": data_uri(p)}
                          for p in overlays[:max_overlays]]}
 

@@ -25,7 +25,7 @@ from graymatter.parallel import as_executor, get_executor
 from graymatter.preprocess.inputs import T1Input, inputs_from_bids, inputs_from_files
 from graymatter.preprocess.pipeline import (VOLUME_COLUMNS, PreprocessSettings, output_names,
                                             preprocess_subject)
-from graymatter.preprocess.qc import sample_homogeneity
+from graymatter.preprocess.qc import decide, sample_homogeneity
 from graymatter.preprocess.templates import SPACE
 
 logger = logging.getLogger("graymatter")
@@ -69,14 +69,28 @@ def _one(task: tuple[T1Input, str, PreprocessSettings, bool]) -> dict:
         error = f"{type(exc).__name__}: {exc}"
     logger.error("%s failed: %s", item.participant_id, error)
     return {"participant_id": item.participant_id, "status": "failed", "error": error,
+            "qc_status": "fail", "qc_reasons": f"no outputs: {error}",
             "folder": str(Path(out_dir) / item.folder)}
+
+
+#: Values of ``exclude_qc``: which QC statuses are left out of the GLM (none by default).
+EXCLUDE_QC = {None: (), "none": (), "fail": ("fail",), "warn": ("warn", "fail")}
+
+
+def _judge(row: dict, ages: dict) -> dict:
+    """Final QC status of a finished row, with the subject's age when it is known."""
+    if row.get("status") == "failed":
+        return row
+    age = ages.get(row["participant_id"])
+    status, reasons = decide(row, age=None if age is None else float(age))
+    return {**row, "qc_status": status, "qc_reasons": "; ".join(reasons)}
 
 
 def run_preprocess(t1_files=None, *, bids_dir=None, out_dir, resolution_mm: float = 1.5,
                    fwhm_mm: float = 10.0, denoise: bool = False, n_jobs: int = 1,
                    threads_per_subject: int = 1, random_state: int = 0,
                    syn_iterations=(40, 20, 10), force: bool = False,
-                   progress: bool = True, executor=None) -> PreprocessResult:
+                   progress: bool = True, executor=None, ages=None) -> PreprocessResult:
     """Preprocess T1 images to modulated GM in MNI space, with volumes and QC.
 
     Parameters
@@ -146,7 +160,9 @@ def run_preprocess(t1_files=None, *, bids_dir=None, out_dir, resolution_mm: floa
     # stays in its worker.
     rows = as_executor(executor).map(_one, [(item, str(out), settings, force) for item in items],
                                      progress=progress, desc="preprocess", unit="subject")
-    qc_table = _qc_table(rows, items, out)
+    ages = {} if ages is None else {str(k): v for k, v in dict(ages).items()
+                                    if v is not None and np.isfinite(float(v))}
+    qc_table = _qc_table([_judge(row, ages) for row in rows], items, out)
     write_tsv(out / QC_TABLE, qc_table)
     ok = qc_table[qc_table["status"] != "failed"]
     write_tsv(out / VOLUMES_TABLE, ok[list(VOLUME_COLUMNS)])
@@ -161,9 +177,9 @@ def _qc_table(rows: list, items, out: Path) -> pd.DataFrame:
     order = [item.participant_id for item in items]
     table = pd.DataFrame(rows).set_index("participant_id").reindex(order)
     table.index.name = "participant_id"
-    for column in ("error", *VOLUME_COLUMNS):  # absent when every subject failed (or none did)
+    for column in ("error", "qc_reasons", *VOLUME_COLUMNS):  # absent when none failed
         if column not in table.columns:
-            table[column] = np.nan if column != "error" else pd.NA
+            table[column] = np.nan if column in VOLUME_COLUMNS else pd.NA
     maps = {}
     for pid, row in table.iterrows():
         if row["status"] != "failed":
@@ -172,22 +188,82 @@ def _qc_table(rows: list, items, out: Path) -> pd.DataFrame:
     homogeneity = sample_homogeneity(maps)
     table = table.join(homogeneity)
     table["folder"] = [os.path.relpath(f, out) for f in table["folder"]]
-    first = ["status", "error", *VOLUME_COLUMNS]
+    first = ["status", "qc_status", "qc_reasons", "error", *VOLUME_COLUMNS]
     return table[[c for c in first if c in table] + [c for c in table if c not in first]]
 
 
-def preprocess_outputs_for_glm(out_dir) -> tuple[dict, pd.DataFrame]:
+def qc_selection(out_dir, exclude_qc=None) -> tuple[list, list, list, list]:
+    """Which subjects enter the GLM under an ``exclude_qc`` choice.
+
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+        Output root of :func:`run_preprocess`.
+    exclude_qc : {None, "none", "fail", "warn"}
+        None / "none": every subject with maps is kept, QC failures included; "fail":
+        subjects with ``qc_status`` fail are left out; "warn": warn and fail are left out.
+
+    Returns
+    -------
+    kept, excluded, kept_failing, no_maps : list of str
+        Participant ids kept; left out by the choice; kept although their QC failed; and not
+        left out by the choice but without maps (their processing failed).
+
+    Raises
+    ------
+    InputError
+        No qc.tsv, or an unknown choice.
+
+    Examples
+    --------
+    >>> kept, excluded, failing, no_maps = qc_selection("derivatives", "fail")  # doctest: +SKIP
+    """
+    if exclude_qc not in EXCLUDE_QC:
+        raise InputError(f"exclude_qc must be one of none, fail, warn; found {exclude_qc!r}.")
+    table = _read_qc(out_dir)
+    status = table.get("qc_status", pd.Series("pass", index=table.index)).fillna("pass")
+    status[table["status"] == "failed"] = "fail"
+    drop = status.isin(EXCLUDE_QC[exclude_qc])
+    no_maps = (table["status"] == "failed") & ~drop
+    kept = table.index[~drop & ~no_maps].tolist()
+    return (kept, table.index[drop].tolist(), [p for p in kept if status[p] == "fail"],
+            table.index[no_maps].tolist())
+
+
+def no_maps_error(no_maps: list, out_dir) -> InputError:
+    """The error of a study whose subjects have no maps and no choice leaves them out."""
+    return InputError(f"preprocessing failed for {len(no_maps)} subject(s): "
+                      f"{', '.join(no_maps)} (reasons in {Path(out_dir) / QC_TABLE}); they have "
+                      "no maps. Fix their T1 images, remove them from the study, or leave QC "
+                      "failures out explicitly (study file preprocess: exclude_qc: fail, or "
+                      "--exclude-qc fail).")
+
+
+def _read_qc(out_dir) -> pd.DataFrame:
+    qc_path = Path(out_dir) / QC_TABLE
+    if not qc_path.is_file():
+        raise InputError(f"'{qc_path}' not found: '{out_dir}' is not a finished preprocessing "
+                         "output folder. Run `graymatter preprocess ... --out DIR` first.")
+    return pd.read_csv(qc_path, sep="\t", index_col="participant_id", na_values="n/a",
+                       dtype={"participant_id": str})
+
+
+def preprocess_outputs_for_glm(out_dir, *, exclude_qc=None) -> tuple[dict, pd.DataFrame]:
     """Smoothed modulated GM maps and a participants-like table with TIV, for the GLM.
 
     Parameters
     ----------
     out_dir : str or os.PathLike
         Output root of :func:`run_preprocess`.
+    exclude_qc : {None, "none", "fail", "warn"}
+        Leave subjects out by QC status (see :func:`qc_selection`); by default nobody is left
+        out and subjects that failed QC are kept with a warning naming them; subjects whose
+        processing failed have no maps and are left out with a warning.
 
     Returns
     -------
     images : dict of str to pathlib.Path
-        ``participant_id`` -> smoothed modulated GM image, for the subjects that succeeded.
+        ``participant_id`` -> smoothed modulated GM image, for the subjects kept.
     participants : pandas.DataFrame
         Index ``participant_id``; columns ``tiv`` (ml), ``gm_ml``, ``wm_ml``, ``csf_ml``.
 
@@ -198,13 +274,17 @@ def preprocess_outputs_for_glm(out_dir) -> tuple[dict, pd.DataFrame]:
     True
     """
     out = Path(out_dir)
-    qc_path = out / QC_TABLE
-    if not qc_path.is_file():
-        raise InputError(f"'{qc_path}' not found: '{out}' is not a finished preprocessing output "
-                         "folder. Run `graymatter preprocess ... --out DIR` first.")
-    qc_table = pd.read_csv(qc_path, sep="\t", index_col="participant_id", na_values="n/a",
-                           dtype={"participant_id": str})
-    ok = qc_table[qc_table["status"] != "failed"]
+    qc_table = _read_qc(out)
+    kept, excluded, failing, no_maps = qc_selection(out, exclude_qc)
+    if no_maps:
+        logger.warning("no maps (processing failed), not in the GLM: %s", ", ".join(no_maps))
+    if excluded:
+        logger.warning("left out of the GLM by exclude_qc=%s: %s", exclude_qc,
+                       ", ".join(excluded))
+    if failing:
+        logger.warning("%d subject(s) failed QC but are KEPT in the GLM (no exclude_qc "
+                       "choice): %s", len(failing), ", ".join(failing))
+    ok = qc_table.loc[kept]
     images = {}
     for pid, row in ok.iterrows():
         path = out / row["folder"] / output_names(pid)["smwp1"]
@@ -217,5 +297,7 @@ def preprocess_outputs_for_glm(out_dir) -> tuple[dict, pd.DataFrame]:
     return images, participants
 
 
-__all__ = ["PreprocessResult", "run_preprocess", "preprocess_outputs_for_glm", "QC_TABLE",
+__all__ = ["PreprocessResult", "run_preprocess", "preprocess_outputs_for_glm", "qc_selection",
+           "no_maps_error",
+           "EXCLUDE_QC", "QC_TABLE",
            "VOLUMES_TABLE"]

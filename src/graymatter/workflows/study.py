@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..config import StudyFileError, StudySpec, load_study
 from ..errors import ContrastError, DesignError, InputError
@@ -53,9 +54,11 @@ def _check_model(spec: StudySpec, participants) -> None:
             raise StudyFileError(f"{spec.where('contrasts', name)}: {err}") from None
 
 
-def _preprocess(spec: StudySpec, participants, progress: bool, executor=None):
+def _preprocess(spec: StudySpec, participants, progress: bool, executor=None,
+                exclude_qc=None):
     """Preprocess the study's raw T1 images; return (participants file with volumes, images)."""
-    from .preprocess import QC_TABLE, preprocess_outputs_for_glm, run_preprocess
+    from .preprocess import (QC_TABLE, no_maps_error, preprocess_outputs_for_glm, qc_selection,
+                             run_preprocess)
 
     block, folder = spec.preprocess, spec.output / "preprocess"
     t1 = block.get("t1")
@@ -64,21 +67,30 @@ def _preprocess(spec: StudySpec, participants, progress: bool, executor=None):
         if not t1:
             raise StudyFileError(f"{spec.where('preprocess', 't1')}: the pattern {pattern} "
                                  "matches no file.")
-    result = run_preprocess(
+    ages = None
+    age_column = next((c for c in participants.columns if str(c).lower() == "age"), None)
+    if age_column is not None:
+        ages = pd.to_numeric(participants[age_column], errors="coerce").to_dict()
+    run_preprocess(
         t1, bids_dir=block.get("bids"), out_dir=folder,
         resolution_mm=block.get("resolution", 1.5), fwhm_mm=block.get("fwhm", 10.0),
         denoise=block.get("denoise", False), n_jobs=block.get("n_jobs", 1),
         threads_per_subject=block.get("threads_per_subject", 1),
         random_state=block.get("random_state", 0),
         syn_iterations=tuple(block.get("syn_iterations", (40, 20, 10))), progress=progress,
-        executor=executor)
-    if result.failed:
-        raise InputError(f"preprocessing failed for {len(result.failed)} subject(s): "
-                         f"{', '.join(result.failed)} (reasons in {folder / QC_TABLE}); fix their "
-                         "T1 images or remove them from the study.")
-    images, volumes = preprocess_outputs_for_glm(folder)
+        executor=executor, ages=ages)
+    choice = exclude_qc if exclude_qc is not None else block.get("exclude_qc")
+    kept, excluded, failing, no_maps = qc_selection(folder, choice)
+    if no_maps:
+        raise no_maps_error(no_maps, folder)
+    note = (f"QC decision for the GLM (exclude_qc: {choice or 'none'}): {len(kept)} subject(s) "
+            f"kept; left out: {', '.join(excluded) or 'none'}; kept although QC failed: "
+            f"{', '.join(failing) or 'none'} (details in {QC_TABLE}).")
+    logger.warning(note) if excluded or failing else logger.info(note)
+    write_text(folder / "qc_decision.txt", note + "\n")
+    images, volumes = preprocess_outputs_for_glm(folder, exclude_qc=choice)
     added = [c for c in volumes.columns if c not in participants.columns]
-    merged = participants.join(volumes[added])
+    merged = participants.loc[participants.index.isin(list(images))].join(volumes[added])
     path = write_tsv(spec.output / "participants_with_volumes.tsv", merged)
     return path, images
 
@@ -94,7 +106,8 @@ def write_table1(table: DemographicsTable, out_dir: Path) -> dict[str, Path]:
 
 
 def run_study(study: str | os.PathLike | StudySpec, *, progress: bool = True,
-              n_jobs: int | None = None, executor=None) -> StudyOutputs:
+              n_jobs: int | None = None, executor=None,
+              exclude_qc: str | None = None) -> StudyOutputs:
     """Run a study file end to end: Table 1, the GLM, corrected inference and result tables.
 
     Parameters
@@ -109,6 +122,10 @@ def run_study(study: str | os.PathLike | StudySpec, *, progress: bool = True,
         Where per-subject preprocessing and permutation batches run (e.g. a dask cluster from
         :func:`graymatter.parallel.get_executor`); the same study file and seed give the same
         numbers on any executor.
+    exclude_qc : {"none", "fail", "warn"}, optional
+        Override the study file's ``preprocess: exclude_qc``: subjects whose preprocessing QC
+        status is listed are left out of the GLM (default: nobody; the run names the subjects
+        kept although they failed QC, in the log and ``preprocess/qc_decision.txt``).
 
     Returns
     -------
@@ -139,7 +156,8 @@ def run_study(study: str | os.PathLike | StudySpec, *, progress: bool = True,
         raise StudyFileError(f"{spec.where('inference')}: {err}") from None
     participants_file, images, id_column = spec.participants, spec.images, spec.id_column
     if spec.preprocess:
-        participants_file, images = _preprocess(spec, participants, progress, executor)
+        participants_file, images = _preprocess(spec, participants, progress, executor,
+                                                 exclude_qc)
         id_column = None  # the merged table is written with a participant_id column
     glm = run_glm(participants_file, images=images, regions=spec.regions, mask=spec.mask,
                   model=spec.model, contrasts=spec.contrasts, levels=spec.levels,
