@@ -353,15 +353,7 @@ def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
             warnings.warn("spatial enrichment skipped: the matched inputs have no spins (no "
                           "centroids or n_spins=0)", GraymatterWarning, stacklevel=2)
         y, X, nulls = matched.brain_map, matched.expression, matched.nulls
-        if default:
-            ranking = gene_scores(X, y, score="pls1_weight").rename("pls1_weight")
-        else:
-            ranking = pd.Series(ranking, dtype=np.float64).dropna().rename(
-                ranking.name or "score")
-            ranking.index = [str(g).strip().upper() for g in ranking.index]
-        inputs = {"expression": matched.expression_record}
-        if not isinstance(brain_map, pd.Series) and brain_map is not None:
-            inputs["brain_map"] = input_record(brain_map)
+        ranking, inputs = _map_ranking(None if default else ranking, matched, brain_map)
     sizes = dict(min_size=min_size, max_size=max_size)
     background = list(ranking.index)
     gsea = None
@@ -419,6 +411,20 @@ def run_enrichment(brain_map, expression, gene_sets, *, out_dir, centroids=None,
     return EnrichmentOutputs(ranking=ranking, regions=[] if given else list(y.index),
                              gsea=gsea, ora=ora_tables,
                              spatial=spatial, nulls=nulls, files=files, summary=summary)
+
+
+def _map_ranking(scores, matched: MatchedInputs, brain_map) -> tuple[pd.Series, dict]:
+    """The map's PLS1 weights (``scores`` None) or given scores per gene; input records."""
+    if scores is None:
+        ranking = gene_scores(matched.expression, matched.brain_map,
+                              score="pls1_weight").rename("pls1_weight")
+    else:
+        ranking = pd.Series(scores, dtype=np.float64).dropna().rename(scores.name or "score")
+        ranking.index = [str(g).strip().upper() for g in ranking.index]
+    inputs = {"expression": matched.expression_record}
+    if brain_map is not None and not isinstance(brain_map, pd.Series):
+        inputs["brain_map"] = input_record(brain_map)
+    return ranking, inputs
 
 
 def _check_options(spin_method, n_perm, n_spins, top, redundancy, methods) -> None:
