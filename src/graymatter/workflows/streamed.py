@@ -103,7 +103,7 @@ def stream_voxels(subject_ids, images, mask, store, dtype: str, progress: bool,
                           progress=progress)
         _, grid = open_matrix_zarr(store)
     inputs["images"] = {sid: input_record(p) for sid, p in paths.items()}
-    inputs["store"] = str(store.resolve())
+    inputs["store"] = {"path": str(store.resolve()), "kind": "zarr store (a folder)"}
     return store, grid
 
 

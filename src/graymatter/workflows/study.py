@@ -135,7 +135,7 @@ def run_study(study: str | os.PathLike | StudySpec, *, progress: bool = True,
     spec = study if isinstance(study, StudySpec) else load_study(study)
     # Checked before any work; the preprocessing cache keeps its own bookkeeping.
     with output_folder(spec.output, final=(SIDECAR,), exclude=("preprocess",)):
-        return _run_study(spec, progress, n_jobs, executor)
+        return _run_study(spec, progress, n_jobs, executor, exclude_qc)
 
 
 def study_inference(spec: StudySpec, n_jobs: int | None = None) -> InferenceSettings:
@@ -171,7 +171,8 @@ def study_inference(spec: StudySpec, n_jobs: int | None = None) -> InferenceSett
         raise StudyFileError(f"{spec.where('inference')}: {err}") from None
 
 
-def _run_study(spec: StudySpec, progress: bool, n_jobs: int | None, executor) -> StudyOutputs:
+def _run_study(spec: StudySpec, progress: bool, n_jobs: int | None, executor,
+               exclude_qc: str | None = None) -> StudyOutputs:
     """:func:`run_study` inside its output folder."""
     participants = read_participants(spec.participants, id_column=spec.id_column)
     _check_model(spec, participants)
