@@ -150,8 +150,11 @@ def _provenance(outputs, sidecar: dict, seconds: float) -> dict:
     inputs = sidecar.get("inputs", {})
     records = []
     for role in ("participants", "mask", "regions"):
-        if role in inputs:
-            records.append({"name": role, **inputs[role]})
+        value = inputs.get(role)
+        for k, record in enumerate(value if isinstance(value, list) else [value]):
+            if record is not None:  # several regions tables: regions 1, regions 2, ...
+                name = f"{role} {k + 1}" if isinstance(value, list) else role
+                records.append({"name": name, **record})
     images = [{"name": sid, **record} for sid, record in (inputs.get("images") or {}).items()]
     study_text = None
     source = getattr(outputs.spec, "source", None)
