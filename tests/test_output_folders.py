@@ -141,6 +141,19 @@ def test_manifest_removes_only_its_own_kinds_files_inside_the_folder(tmp_path):
     assert _section(out, "b.json")["files"] == ["other.tsv"]
 
 
+def test_manifest_never_deletes_through_a_symlinked_folder(tmp_path):
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "precious.txt").write_text("keep")
+    (out / "link").symlink_to(elsewhere, target_is_directory=True)
+    (out / MANIFEST).write_text(json.dumps({"runs": {
+        "a.json": {"status": "complete", "files": ["link/precious.txt"]}}}))
+    with output_folder(out, final=("a.json",)):
+        pass
+    assert (elsewhere / "precious.txt").read_text() == "keep"
+
+
 # ================================================================ output location checked first
 
 @pytest.fixture

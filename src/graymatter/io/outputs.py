@@ -248,6 +248,8 @@ class OutputRun:
         removed = []
         for name in stale:
             path = self.folder / name
+            if not _inside(path.parent, self.folder):
+                continue  # a symlinked folder leads elsewhere: never delete outside the folder
             if path.is_file() or path.is_symlink():
                 path.unlink()
                 removed.append(name)
@@ -257,6 +259,15 @@ class OutputRun:
                         "write: %s", len(removed), self.folder, ", ".join(removed[:5])
                         + (f", … ({len(removed) - 5} more)" if len(removed) > 5 else ""))
         self._write_manifest("complete", self.written)
+
+
+def _inside(folder: Path, root: Path) -> bool:
+    """Whether ``folder``, with symlinks resolved, lies in ``root`` (resolved)."""
+    try:
+        folder.resolve().relative_to(root.resolve())
+    except (ValueError, OSError):
+        return False
+    return True
 
 
 def _alive(section: dict) -> bool:
