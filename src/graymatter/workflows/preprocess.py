@@ -66,10 +66,8 @@ def _one(task: tuple[T1Input, str, PreprocessSettings, bool]) -> dict:
         return preprocess_subject(item, out_dir, settings, force=force)
     except GraymatterError as exc:
         error = str(exc)
-    except Exception as exc:  # noqa: BLE001 - ANTs/ITK raise many types; the row names it
-        error = f"{type(exc).__name__}: {exc}"
-    except Exception as exc:  # noqa: BLE001  antspyx raises bare Exception (e.g. Atropos exit 1)
-        error = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - ANTs/ITK raise many types, antspyx a bare
+        error = f"{type(exc).__name__}: {exc}"  # Exception (Atropos exit 1); the row names it
     logger.error("%s failed: %s", item.participant_id, error)
     return {"participant_id": item.participant_id, "status": "failed", "error": error,
             "qc_status": "fail", "qc_reasons": f"no outputs: {error}",
