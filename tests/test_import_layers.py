@@ -1,6 +1,6 @@
 """Imports only go down the package's layers, and no two subpackages import each other.
 
-The layers, lowest first: errors and the package root; io and parallel;
+The layers, lowest first: errors and the package root; io, parallel and specs;
 stats, datasets and preprocess; transcriptomics; report and config; workflows; commands; cli;
 __main__. A module may import from a lower layer only: subpackages in one layer are independent.
 Every import counts, including those inside functions and ``if TYPE_CHECKING:`` blocks, because
@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "graymatter"
 #: Rank of each top-level part of the package ("" is the package's own ``__init__``).
 LAYERS = {
     "": 0, "errors": 0,
-    "io": 1, "parallel": 1,
+    "io": 1, "parallel": 1, "specs": 1,
     "stats": 2, "datasets": 2, "preprocess": 2,
     "transcriptomics": 3,
     "report": 4, "config": 4,
